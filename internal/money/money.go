@@ -1,0 +1,128 @@
+// Package money holds amounts as int64 counts of micro-units (1/1,000,000 of
+// a currency unit) and converts them to and from the decimal strings of the
+// API. No float ever carries an amount.
+package money
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"strconv"
+	"strings"
+)
+
+// Micros is an amount in millionths of a currency unit.
+type Micros int64
+
+// Scale is the number of micro-units in one unit.
+const Scale = 1_000_000
+
+// ErrInvalid is returned for strings that are not decimal amounts.
+var ErrInvalid = errors.New("not a decimal amount with at most 6 decimals")
+
+// Parse reads a non-negative decimal amount such as "12.50" or "0.000125".
+func Parse(s string) (Micros, error) {
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if whole == "" || (hasDot && (frac == "" || len(frac) > 6)) || !digits(whole) || !digits(frac) {
+		return 0, fmt.Errorf("%q: %w", s, ErrInvalid)
+	}
+	w, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil || w > math.MaxInt64/Scale-1 {
+		return 0, fmt.Errorf("%q: amount too large", s)
+	}
+	f := int64(0)
+	if frac != "" {
+		f, _ = strconv.ParseInt(frac+strings.Repeat("0", 6-len(frac)), 10, 64)
+	}
+	return Micros(w*Scale + f), nil
+}
+
+// MustParse is Parse for constants in code and tests; it panics on bad input.
+func MustParse(s string) Micros {
+	m, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// String formats the amount with at least two decimals and no trailing zeros
+// beyond them: 12500000 -> "12.50", 125 -> "0.000125", -1500000 -> "-1.50".
+func (m Micros) String() string {
+	neg := m < 0
+	u := uint64(m)
+	if neg {
+		u = uint64(-m) // -MinInt64 wraps to itself, which is its magnitude as uint64
+	}
+	frac := fmt.Sprintf("%06d", u%Scale)
+	frac = strings.TrimRight(frac, "0")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	s := strconv.FormatUint(u/Scale, 10) + "." + frac
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+// MulDivCeil returns ceil(a*b/d) for non-negative a and b and positive d,
+// computed in 128 bits so that token counts times prices cannot overflow.
+// It saturates at MaxInt64.
+func MulDivCeil(a, b, d int64) int64 {
+	if a < 0 || b < 0 || d <= 0 {
+		panic("money: MulDivCeil needs a, b >= 0 and d > 0")
+	}
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi >= uint64(d) {
+		return math.MaxInt64
+	}
+	q, r := bits.Div64(hi, lo, uint64(d))
+	if r != 0 {
+		q++
+	}
+	if q > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(q)
+}
+
+// PerMillion is the cost of n tokens at a price per million tokens, rounded
+// up to the next micro-unit so that metering never undercharges.
+func PerMillion(tokens int64, pricePerMillion Micros) Micros {
+	return Micros(MulDivCeil(tokens, int64(pricePerMillion), Scale))
+}
+
+// AddPercent raises m by a percentage given in micro-percent (12.5% is
+// 12_500_000), rounding up.
+func AddPercent(m Micros, percent Micros) Micros {
+	return Micros(MulDivCeil(int64(m), 100*Scale+int64(percent), 100*Scale))
+}
+
+// AtomicUnits converts an amount to the atomic units of a token with the
+// given decimals (USDC has 6: one micro-unit is one atomic unit), as a decimal
+// string because 18-decimal tokens exceed int64.
+func AtomicUnits(m Micros, decimals int) (string, error) {
+	if m < 0 || decimals < 0 || decimals > 18 {
+		return "", fmt.Errorf("money: cannot express %s with %d decimals", m, decimals)
+	}
+	if decimals >= 6 {
+		if m == 0 {
+			return "0", nil
+		}
+		return strconv.FormatInt(int64(m), 10) + strings.Repeat("0", decimals-6), nil
+	}
+	div := int64(math.Pow10(6 - decimals))
+	// Round up: asking a fraction of an atomic unit too little would undercharge.
+	return strconv.FormatInt(MulDivCeil(int64(m), 1, div), 10), nil
+}
