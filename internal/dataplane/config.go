@@ -44,9 +44,13 @@ type Source struct {
 
 // Listener is a port the proxy serves traffic on.
 type Listener struct {
-	Name     string `json:"name"`
-	Port     int32  `json:"port"`
-	Hostname string `json:"hostname,omitempty"`
+	Name string `json:"name"`
+	// Port is where the proxy listens; GatewayPort is the Gateway
+	// listener's port, which the Service exposes. They differ for ports
+	// below 1024, so that the proxy runs unprivileged.
+	Port        int32  `json:"port"`
+	GatewayPort int32  `json:"gatewayPort"`
+	Hostname    string `json:"hostname,omitempty"`
 }
 
 // Limits bound what one request may cost the proxy.

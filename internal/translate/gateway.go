@@ -192,7 +192,7 @@ func config(s *Snapshot, creds map[string][]byte) *dataplane.Config {
 	}
 	for _, l := range gw.Spec.Listeners {
 		if supportedProtocol(l.Protocol) {
-			dl := dataplane.Listener{Name: string(l.Name), Port: ServingPort(l.Port)}
+			dl := dataplane.Listener{Name: string(l.Name), Port: ServingPort(l.Port), GatewayPort: int32(l.Port)}
 			if l.Hostname != nil {
 				dl.Hostname = string(*l.Hostname)
 			}
