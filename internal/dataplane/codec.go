@@ -34,8 +34,14 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Std is the duration as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
-// Encode sets c.Hash and returns the config as indented JSON. The hash is
-// over the encoding with an empty hash, so equal configs hash equal.
+// emptyHash is how the hash field encodes before it is set. Hash is the
+// third field of Config, after a version number and a Gateway name, so its
+// first occurrence is always that field.
+var emptyHash = []byte(`"hash":""`)
+
+// Encode sets c.Hash and returns the config as JSON. The hash is over the
+// encoding with an empty hash, so equal configs hash equal; the hash is then
+// written into that same encoding rather than marshalling twice.
 func Encode(c *Config) ([]byte, error) {
 	c.Hash = ""
 	body, err := json.Marshal(c)
@@ -44,7 +50,14 @@ func Encode(c *Config) ([]byte, error) {
 	}
 	sum := sha256.Sum256(body)
 	c.Hash = "sha256:" + hex.EncodeToString(sum[:])
-	return json.MarshalIndent(c, "", "  ")
+	at := bytes.Index(body, emptyHash)
+	if at < 0 {
+		return nil, errors.New("config encoding has no hash field")
+	}
+	out := make([]byte, 0, len(body)+len(c.Hash))
+	out = append(out, body[:at]...)
+	out = append(out, `"hash":"`+c.Hash+`"`...)
+	return append(out, body[at+len(emptyHash):]...), nil
 }
 
 // Decode parses a config, checks its hash and validates it.

@@ -25,7 +25,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(c.Hash, "sha256:") || !strings.Contains(string(data), `"timeout": "1m0s"`) {
+	if !strings.HasPrefix(c.Hash, "sha256:") || !strings.Contains(string(data), `"timeout":"1m0s"`) || !strings.Contains(string(data), `"hash":"`+c.Hash+`"`) {
 		t.Fatalf("hash %q, encoding:\n%s", c.Hash, data)
 	}
 	got, err := Decode(data)

@@ -66,8 +66,9 @@ func Gateway(s *Snapshot) GatewayResult {
 	gw := s.Gateway
 	res := GatewayResult{Credentials: map[string][]byte{}}
 	accepted := gatewayAccepted(s)
+	routes := acceptedRoutes(s)
 	if accepted.ok {
-		res.Config = config(s, res.Credentials)
+		res.Config = config(s, routes, res.Credentials)
 		var err error
 		if res.ConfigJSON, err = dataplane.Encode(res.Config); err == nil {
 			err = res.Config.Validate()
@@ -85,7 +86,7 @@ func Gateway(s *Snapshot) GatewayResult {
 		accepted.condition(v1.ConditionType(gwapiv1.GatewayConditionAccepted), gw.Generation),
 		programmed.condition(v1.ConditionType(gwapiv1.GatewayConditionProgrammed), gw.Generation),
 	}
-	res.Listeners = listenerStatuses(s, programmed.ok)
+	res.Listeners = listenerStatuses(s, routes, programmed.ok)
 	return res
 }
 
@@ -176,7 +177,7 @@ func acceptedRoutes(s *Snapshot) []*v1.AIRoute {
 	return out
 }
 
-func config(s *Snapshot, creds map[string][]byte) *dataplane.Config {
+func config(s *Snapshot, routes []*v1.AIRoute, creds map[string][]byte) *dataplane.Config {
 	gw := s.Gateway
 	c := &dataplane.Config{
 		SchemaVersion: dataplane.SchemaVersion,
@@ -200,7 +201,6 @@ func config(s *Snapshot, creds map[string][]byte) *dataplane.Config {
 		}
 	}
 
-	routes := acceptedRoutes(s)
 	used := map[string]bool{}
 	for _, r := range routes {
 		for _, rule := range r.Spec.Rules {
@@ -228,10 +228,9 @@ func config(s *Snapshot, creds map[string][]byte) *dataplane.Config {
 		c.Tenants = append(c.Tenants, tenant(t, s.Secrets))
 		c.Sources = append(c.Sources, dataplane.Source{Kind: v1.TenantKind, Name: k, Generation: t.Generation})
 	}
-	c.Policies = policies(s, routes, creds)
-	for _, p := range c.Policies {
-		c.Sources = append(c.Sources, dataplane.Source{Kind: v1.PaymentPolicyKind, Name: p.Name, Generation: policyGeneration(s, p.Name)})
-	}
+	c.Policies = policies(s, routes, creds, func(p *v1.PaymentPolicy) {
+		c.Sources = append(c.Sources, dataplane.Source{Kind: v1.PaymentPolicyKind, Name: key(p.Namespace, p.Name), Generation: p.Generation})
+	})
 	return c
 }
 
@@ -242,18 +241,18 @@ func authSecret(mp *v1.ModelProvider) string {
 	return string(mp.Spec.Auth.SecretRef.Name)
 }
 
-func policyGeneration(s *Snapshot, name string) int64 {
-	for _, p := range s.Policies {
-		if key(p.Namespace, p.Name) == name {
-			return p.Generation
+// policies translates the accepted policies that reach this Gateway, with
+// their targets on it, and calls used for each policy it keeps.
+func policies(s *Snapshot, routes []*v1.AIRoute, creds map[string][]byte, used func(*v1.PaymentPolicy)) []dataplane.Policy {
+	// Policies only reach tenants of their own namespace.
+	byNamespace := map[string]map[string]*v1.Tenant{}
+	for k, t := range s.Tenants {
+		if byNamespace[t.Namespace] == nil {
+			byNamespace[t.Namespace] = map[string]*v1.Tenant{}
 		}
+		byNamespace[t.Namespace][k] = t
 	}
-	return 0
-}
-
-// policies translates the accepted policies that reach this Gateway, with their targets on it.
-func policies(s *Snapshot, routes []*v1.AIRoute, creds map[string][]byte) []dataplane.Policy {
-	in := PolicyInputs{Tenants: s.Tenants, Policies: s.Policies, Secrets: s.Secrets,
+	in := PolicyInputs{Policies: s.Policies, Secrets: s.Secrets,
 		Routes: map[string]*v1.AIRoute{}, Gateways: map[string]*gwapiv1.Gateway{key(s.Gateway.Namespace, s.Gateway.Name): s.Gateway}}
 	for _, r := range routes {
 		in.Routes[key(r.Namespace, r.Name)] = r
@@ -263,6 +262,7 @@ func policies(s *Snapshot, routes []*v1.AIRoute, creds map[string][]byte) []data
 		return strings.Compare(key(a.Namespace, a.Name), key(b.Namespace, b.Name))
 	})
 	for _, p := range sorted {
+		in.Tenants = byNamespace[p.Namespace]
 		if !policyAccepted(p, in).ok {
 			continue
 		}
@@ -273,7 +273,7 @@ func policies(s *Snapshot, routes []*v1.AIRoute, creds map[string][]byte) []data
 				t.Routes = append(t.Routes, key(r.Namespace, r.Name))
 			}
 		}
-		for _, tn := range PolicyTenants(p, s.Tenants) {
+		for _, tn := range PolicyTenants(p, in.Tenants) {
 			t.Tenants = append(t.Tenants, key(tn.Namespace, tn.Name))
 		}
 		if !t.Gateway && len(t.Routes) == 0 && len(t.Tenants) == 0 {
@@ -290,6 +290,7 @@ func policies(s *Snapshot, routes []*v1.AIRoute, creds map[string][]byte) []data
 			}
 		}
 		out = append(out, dp)
+		used(p)
 	}
 	return out
 }
@@ -321,8 +322,7 @@ func proxyConfig(pc *v1.ProxyConfig, c *dataplane.Config, creds map[string][]byt
 	}
 }
 
-func listenerStatuses(s *Snapshot, programmed bool) []gwapiv1.ListenerStatus {
-	routes := acceptedRoutes(s)
+func listenerStatuses(s *Snapshot, routes []*v1.AIRoute, programmed bool) []gwapiv1.ListenerStatus {
 	var out []gwapiv1.ListenerStatus
 	for _, l := range s.Gateway.Spec.Listeners {
 		g := s.Gateway.Generation

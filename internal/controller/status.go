@@ -1,0 +1,53 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+)
+
+// FieldOwner is the one field manager of everything Tollgate writes.
+const FieldOwner = client.FieldOwner("tollgate")
+
+// mergeConditions returns desired with the transition times of existing
+// conditions kept where their status did not change, so that an unchanged
+// status compares equal and is not written again.
+func mergeConditions(existing, desired []metav1.Condition, now time.Time) []metav1.Condition {
+	out := make([]metav1.Condition, 0, len(desired))
+	for _, d := range desired {
+		d.LastTransitionTime = metav1.NewTime(now.UTC().Truncate(time.Second))
+		if old := meta.FindStatusCondition(existing, d.Type); old != nil && old.Status == d.Status {
+			d.LastTransitionTime = old.LastTransitionTime
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// applyStatus writes an object's status with server-side apply, unless the
+// new status equals the old one: a reconcile that changes nothing writes nothing.
+func applyStatus[S any](ctx context.Context, c client.Client, current client.Object, oldStatus, newStatus S) error {
+	if equality.Semantic.DeepEqual(oldStatus, newStatus) {
+		return nil
+	}
+	gvk, err := apiutil.GVKForObject(current, c.Scheme())
+	if err != nil {
+		return err
+	}
+	st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&newStatus)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"status": st}}
+	u.SetGroupVersionKind(gvk)
+	u.SetName(current.GetName())
+	u.SetNamespace(current.GetNamespace())
+	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), FieldOwner, client.ForceOwnership)
+}
