@@ -3,6 +3,9 @@ package controller
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -207,22 +210,14 @@ func TestSamples(t *testing.T) {
 	if acme.Status.Keys[0].Fingerprint != translate.Fingerprint(apiKey) || !configHasKey(cfg, ns+"/acme", translate.KeyHash(apiKey)) {
 		t.Fatal("the key's fingerprint or hash does not match the generated key")
 	}
-	eventually(t, "KeyGenerated event", func() error {
-		events := &eventsv1.EventList{}
-		if err := k8s.List(ctx, events, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for _, e := range events.Items {
-			if e.Reason == "KeyGenerated" && e.Regarding.Name == "acme" {
-				return nil
-			}
-		}
-		return fmt.Errorf("no KeyGenerated event among %d", len(events.Items))
-	})
+	eventually(t, "KeyGenerated event", func() error { return hasEvent(ns, "acme", "KeyGenerated") })
 
 	// Programmed follows heartbeats.
 	heartbeatLease(t, ns, gwName, "proxy-a", cfg.Hash)
-	eventually(t, "Programmed after a heartbeat", func() error {
+	eventually(t, "Programmed after a heartbeat, with an event", func() error {
+		if err := hasEvent(ns, gwName, "Programmed"); err != nil {
+			return err
+		}
 		gw, _ := get(t, ns, gwName, &gwapiv1.Gateway{})
 		if err := wantCondition(gw.Status.Conditions, "Programmed", "True", "Programmed", gw.Generation); err != nil {
 			return err
@@ -230,6 +225,7 @@ func TestSamples(t *testing.T) {
 		pp, _ := get(t, ns, "prepaid-plan", &v1.PaymentPolicy{})
 		return wantCondition(pp.Status.Conditions, "Enforced", "True", "Enforced", pp.Generation)
 	})
+	showColumns(t, ns)
 	heartbeatLease(t, ns, gwName, "proxy-b", "sha256:stale")
 	eventually(t, "Pending while a live proxy serves a stale config", func() error {
 		gw, _ := get(t, ns, gwName, &gwapiv1.Gateway{})
@@ -246,7 +242,10 @@ func TestSamples(t *testing.T) {
 	if err := k8s.Delete(ctx, creds); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "provider refs broken", func() error {
+	eventually(t, "provider refs broken, with a Warning event", func() error {
+		if err := hasEvent(ns, "openai", "SecretNotFound"); err != nil {
+			return err
+		}
 		mp, _ := get(t, ns, "openai", &v1.ModelProvider{})
 		if err := wantCondition(mp.Status.Conditions, "ResolvedRefs", "False", "SecretNotFound", mp.Generation); err != nil {
 			return err
@@ -350,6 +349,50 @@ func TestSamples(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// showColumns runs kubectl get tollgate and checks the columns an operator scans.
+func showColumns(t *testing.T, ns string) {
+	t.Helper()
+	assets, err := testenv.Assets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := env.Kubeconfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(filepath.Join(assets, "kubectl"), "--kubeconfig", kubeconfig, "get", "tollgate,gateway", "-n", ns).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl: %v\n%s", err, out)
+	}
+	t.Logf("kubectl get tollgate,gateway -n %s\n%s", ns, out)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`modelprovider.tollgate.dev/openai\s+OpenAI\s+True\s+Ready`),
+		regexp.MustCompile(`airoute.tollgate.dev/chat\s+Open\s+True\s+True`),
+		regexp.MustCompile(`tenant.tollgate.dev/acme\s+True`),
+		regexp.MustCompile(`paymentpolicy.tollgate.dev/prepaid-plan\s+Enforce\s+True\s+True\s+2`),
+		regexp.MustCompile(`proxyconfig.tollgate.dev/ai-gateway\s+Managed\s+1\s+Embedded\s+True`),
+		regexp.MustCompile(`gateway.gateway.networking.k8s.io/ai-gateway\s+tollgate\s+\S+\s+True`),
+	} {
+		if !want.Match(out) {
+			t.Errorf("kubectl output lacks %s", want)
+		}
+	}
+}
+
+// hasEvent finds an Event about an object with a reason.
+func hasEvent(ns, regarding, reason string) error {
+	events := &eventsv1.EventList{}
+	if err := k8s.List(ctx, events, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	for _, e := range events.Items {
+		if e.Reason == reason && e.Regarding.Name == regarding {
+			return nil
+		}
+	}
+	return fmt.Errorf("no %s event about %s among %d", reason, regarding, len(events.Items))
 }
 
 func configHasKey(c *dataplane.Config, tenant, hash string) bool {

@@ -75,18 +75,10 @@ func (r *GatewayReconciler) writeStatus(ctx context.Context, gw *gwapiv1.Gateway
 	if err := r.Get(ctx, client.ObjectKey{Namespace: gw.Namespace, Name: render.Name(gw.Name, "")}, svc); err == nil && svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		st.Addresses = []gwapiv1.GatewayStatusAddress{{Type: new(gwapiv1.IPAddressType), Value: svc.Spec.ClusterIP}}
 	}
-	was := meta.FindStatusCondition(gw.Status.Conditions, string(gwapiv1.GatewayConditionProgrammed))
-	is := meta.FindStatusCondition(st.Conditions, string(gwapiv1.GatewayConditionProgrammed))
 	if err := applyStatus(ctx, r.Client, gw, gw.Status, st); err != nil {
 		return err
 	}
-	if is != nil && (was == nil || was.Status != is.Status) {
-		kind := corev1.EventTypeNormal
-		if is.Status != metav1.ConditionTrue {
-			kind = corev1.EventTypeWarning
-		}
-		r.Events.Eventf(gw, nil, kind, is.Reason, "Program", is.Message)
-	}
+	transitionEvent(r.Events, gw, gw.Status.Conditions, st.Conditions, string(gwapiv1.GatewayConditionProgrammed), "Program")
 	return nil
 }
 

@@ -37,7 +37,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		&GatewayClassReconciler{Client: c},
 		&GatewayReconciler{Client: c, Events: events, ProxyImage: opts.ProxyImage},
 		&ProxyConfigReconciler{Client: c},
-		&ModelProviderReconciler{Client: c},
+		&ModelProviderReconciler{Client: c, Events: events},
 		&AIRouteReconciler{Client: c},
 		&TenantReconciler{Client: c, Events: events},
 		&PaymentPolicyReconciler{Client: c},

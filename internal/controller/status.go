@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 )
 
 // FieldOwner is the one field manager of everything Tollgate writes.
@@ -29,6 +31,23 @@ func mergeConditions(existing, desired []metav1.Condition, now time.Time) []meta
 		out = append(out, d)
 	}
 	return out
+}
+
+// transitionEvent records an Event when a condition changes status: True is
+// Normal news, anything else a Warning.
+func transitionEvent(rec recorder.EventRecorder, obj client.Object, old, cur []metav1.Condition, typ, action string) {
+	is := meta.FindStatusCondition(cur, typ)
+	if is == nil {
+		return
+	}
+	if was := meta.FindStatusCondition(old, typ); was != nil && was.Status == is.Status {
+		return
+	}
+	kind := corev1.EventTypeNormal
+	if is.Status != metav1.ConditionTrue {
+		kind = corev1.EventTypeWarning
+	}
+	rec.Eventf(obj, nil, kind, is.Reason, action, is.Message)
 }
 
 // applyStatus writes an object's status with server-side apply, unless the

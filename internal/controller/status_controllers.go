@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
@@ -68,7 +69,10 @@ func (r *ProxyConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // ModelProviderReconciler reports whether providers and their credentials resolve.
-type ModelProviderReconciler struct{ client.Client }
+type ModelProviderReconciler struct {
+	client.Client
+	Events recorder.EventRecorder
+}
 
 // Reconcile sets Accepted, ResolvedRefs and Ready on a ModelProvider.
 func (r *ModelProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -84,7 +88,11 @@ func (r *ModelProviderReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}
 	st := v1.ModelProviderStatus{Conditions: mergeConditions(mp.Status.Conditions, translate.ProviderConditions(mp, secret), time.Now()), ObservedGeneration: mp.Generation}
-	return ctrl.Result{}, applyStatus(ctx, r.Client, mp, mp.Status, st)
+	if err := applyStatus(ctx, r.Client, mp, mp.Status, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	transitionEvent(r.Events, mp, mp.Status.Conditions, st.Conditions, string(v1.ConditionResolvedRefs), "ResolveRefs")
+	return ctrl.Result{}, nil
 }
 
 // SetupWithManager watches ModelProviders and the Secrets they name.
