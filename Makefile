@@ -49,8 +49,12 @@ vet: ## Run go vet.
 envtest: ## Build (once) and print the envtest control plane directory.
 	@K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh
 
+.PHONY: redis
+redis: ## Install redis-server for the Redis ledger tests (once; needs root or sudo).
+	@hack/install-redis.sh
+
 .PHONY: test
-test: manifests generate vet envtest ## Run every test: unit, golden and envtest suites on a real kube-apiserver.
+test: manifests generate vet envtest redis ## Run every test: unit, golden and envtest suites on a real kube-apiserver.
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./... -count=1
 
 ##@ Build

@@ -1,0 +1,273 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Layout of the bbolt file:
+//
+//	reservations/<id>            storedReservation as JSON
+//	charges/<id>                 empty: the charge id was seen
+//	expiry/<ms><type><id>        when an id record may be dropped
+//	accounts/<key>/debt          spend no grant covered, int64
+//	accounts/<key>/holds/<exp ms><index><reservation id>  held amount
+//	accounts/<key>/grants/<id>   liveGrant as JSON, while it may count
+//	accounts/<key>/granted/<id>  empty: every grant id ever added
+//	accounts/<key>/counters/<counter key>  spent and usage, 5 int64
+var (
+	bucketReservations = []byte("reservations")
+	bucketCharges      = []byte("charges")
+	bucketExpiry       = []byte("expiry")
+	bucketAccounts     = []byte("accounts")
+	bucketHolds        = []byte("holds")
+	bucketGrants       = []byte("grants")
+	bucketGranted      = []byte("granted")
+	bucketCounters     = []byte("counters")
+	keyDebt            = []byte("debt")
+)
+
+// storedReservation is a reservation with its state and first decision.
+type storedReservation struct {
+	Record   reservationRecord `json:"record"`
+	State    string            `json:"state"`
+	Decision Decision          `json:"decision"`
+}
+
+// pruneBatch bounds the id records dropped per write, so that a write never
+// stalls on a large backlog; each write adds one record, so it keeps up.
+const pruneBatch = 64
+
+func u64(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+
+func i64(b []byte) int64 {
+	if len(b) < 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(b))
+}
+
+// holdKey sorts hold entries by expiry so that expired ones are a prefix.
+func holdKey(expMS int64, index int, id string) []byte {
+	k := binary.BigEndian.AppendUint64(nil, uint64(expMS))
+	k = binary.BigEndian.AppendUint32(k, uint32(index))
+	return append(k, id...)
+}
+
+// accountTx is one account's buckets inside a transaction. Its buckets are
+// nil in a read-only transaction when the account was never written.
+type accountTx struct {
+	b *bolt.Bucket
+}
+
+func openAccount(tx *bolt.Tx, key string) (accountTx, error) {
+	root := tx.Bucket(bucketAccounts)
+	if !tx.Writable() {
+		return accountTx{b: root.Bucket([]byte(key))}, nil
+	}
+	b, err := root.CreateBucketIfNotExists([]byte(key))
+	if err != nil {
+		return accountTx{}, err
+	}
+	for _, name := range [][]byte{bucketHolds, bucketGrants, bucketGranted, bucketCounters} {
+		if _, err := b.CreateBucketIfNotExists(name); err != nil {
+			return accountTx{}, err
+		}
+	}
+	return accountTx{b: b}, nil
+}
+
+func (a accountTx) sub(name []byte) *bolt.Bucket {
+	if a.b == nil {
+		return nil
+	}
+	return a.b.Bucket(name)
+}
+
+// held sums the holds live at nowMS.
+func (a accountTx) held(nowMS int64) int64 {
+	b := a.sub(bucketHolds)
+	if b == nil {
+		return 0
+	}
+	var sum int64
+	c := b.Cursor()
+	for k, v := c.Seek(u64(nowMS + 1)); k != nil; k, v = c.Next() {
+		sum += i64(v)
+	}
+	return sum
+}
+
+// sweepHolds deletes holds that expired at nowMS (their proxy never settled).
+func (a accountTx) sweepHolds(nowMS int64) error {
+	b := a.sub(bucketHolds)
+	var dead [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && i64(k) <= nowMS; k, _ = c.Next() {
+		dead = append(dead, bytes.Clone(k))
+	}
+	return deleteKeys(b, dead)
+}
+
+func (a accountTx) debt() int64 {
+	if a.b == nil {
+		return 0
+	}
+	return i64(a.b.Get(keyDebt))
+}
+
+// grants returns the grants live at nowMS, in the order spend draws them.
+func (a accountTx) grants(nowMS int64) ([]liveGrant, error) {
+	b := a.sub(bucketGrants)
+	if b == nil {
+		return nil, nil
+	}
+	var gs []liveGrant
+	err := b.ForEach(func(_, v []byte) error {
+		var g liveGrant
+		if err := json.Unmarshal(v, &g); err != nil {
+			return err
+		}
+		if g.live(nowMS) {
+			gs = append(gs, g)
+		}
+		return nil
+	})
+	sortGrants(gs)
+	return gs, err
+}
+
+// saveGrants stores grants after consumption and drops every grant that no
+// longer counts at nowMS, so that reads stay proportional to live grants.
+func (a accountTx) saveGrants(gs []liveGrant, nowMS int64) error {
+	b := a.sub(bucketGrants)
+	for _, g := range gs {
+		v, err := json.Marshal(g)
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(g.ID), v); err != nil {
+			return err
+		}
+	}
+	var dead [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var g liveGrant
+		if err := json.Unmarshal(v, &g); err != nil {
+			return err
+		}
+		if !g.live(nowMS) {
+			dead = append(dead, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return deleteKeys(b, dead)
+}
+
+// payDebt draws the debt from live grants.
+func (a accountTx) payDebt(nowMS int64) error {
+	debt := a.debt()
+	if debt <= 0 {
+		return nil
+	}
+	gs, err := a.grants(nowMS)
+	if err != nil {
+		return err
+	}
+	left := consume(gs, debt)
+	if err := a.b.Put(keyDebt, u64(left)); err != nil {
+		return err
+	}
+	return a.saveGrants(gs, nowMS)
+}
+
+// counts are the values of one counter.
+type counts struct {
+	spent int64
+	usage Usage
+}
+
+func (c counts) encode() []byte {
+	b := make([]byte, 0, 40)
+	for _, v := range []int64{c.spent, c.usage.Requests, c.usage.InputTokens, c.usage.CachedInputTokens, c.usage.OutputTokens} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	return b
+}
+
+func decodeCounts(b []byte) counts {
+	if len(b) < 40 {
+		return counts{}
+	}
+	return counts{spent: i64(b), usage: Usage{
+		Requests: i64(b[8:]), InputTokens: i64(b[16:]), CachedInputTokens: i64(b[24:]), OutputTokens: i64(b[32:]),
+	}}
+}
+
+// read returns the counters of the window that contains now, summed, and
+// for rolling windows when the oldest counted spend ages out.
+func (a accountTx) read(w Window, now time.Time) (total counts, oldest time.Time) {
+	b := a.sub(bucketCounters)
+	if b == nil {
+		return counts{}, time.Time{}
+	}
+	for _, c := range w.readCounters(now) {
+		v := decodeCounts(b.Get([]byte(c.key)))
+		total.spent += v.spent
+		total.usage = addUsage(total.usage, v.usage)
+		if v.spent > 0 && oldest.IsZero() {
+			oldest = c.until
+		}
+	}
+	return total, oldest
+}
+
+// add commits spend and usage to the counter of now, and drops rolling
+// buckets that no read of this window can reach any more.
+func (a accountTx) add(w Window, now time.Time, spent int64, u Usage) error {
+	b := a.sub(bucketCounters)
+	c := w.writeCounter(now)
+	v := decodeCounts(b.Get([]byte(c.key)))
+	v.spent += spent
+	v.usage = addUsage(v.usage, u)
+	if err := b.Put([]byte(c.key), v.encode()); err != nil {
+		return err
+	}
+	if w.Rolling <= 0 {
+		return nil
+	}
+	prefix, first := []byte(w.rollingPrefix()), []byte(w.readCounters(now)[0].key)
+	var dead [][]byte
+	cur := b.Cursor()
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, first) < 0; k, _ = cur.Next() {
+		dead = append(dead, bytes.Clone(k))
+	}
+	return deleteKeys(b, dead)
+}
+
+func addUsage(a, b Usage) Usage {
+	return Usage{
+		Requests:          a.Requests + b.Requests,
+		InputTokens:       a.InputTokens + b.InputTokens,
+		CachedInputTokens: a.CachedInputTokens + b.CachedInputTokens,
+		OutputTokens:      a.OutputTokens + b.OutputTokens,
+	}
+}
+
+// deleteKeys deletes after iterating, because deleting under a bbolt
+// cursor can skip the next key.
+func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package ledger
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tollgate-dev/tollgate/internal/money"
+)
+
+func openEmbedded(t testing.TB, o EmbeddedOptions) *Embedded {
+	t.Helper()
+	l, err := OpenEmbedded(filepath.Join(t.TempDir(), "ledger.db"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+func TestEmbeddedConformance(t *testing.T) {
+	runConformance(t, func(t *testing.T) Ledger { return openEmbedded(t, EmbeddedOptions{}) })
+}
+
+func TestEmbeddedDropsIDsAfterRetention(t *testing.T) {
+	l := openEmbedded(t, EmbeddedOptions{Options: Options{HoldTTL: time.Minute, IDRetention: time.Hour}})
+	a := budgetAccount("team", units(100), Window{})
+	reserve(t, l, "r", t0, hold(a, units(1)))
+	settle(t, l, "r", t0, Usage{}, units(1))
+	charge(t, l, "c", t0, Usage{}, hold(a, units(2)))
+
+	// Within the retention a retried charge is a no-op.
+	charge(t, l, "c", t0.Add(59*time.Minute), Usage{}, hold(a, units(2)))
+	wantBalance(t, l, a, t0, units(3), 0, units(97))
+
+	// After it, the next write drops both records: the ids are new again.
+	later := t0.Add(2 * time.Hour)
+	charge(t, l, "c", later, Usage{}, hold(a, units(2)))
+	wantErr(t, l.Settle(context.Background(), "r", []money.Micros{units(1)}, Usage{}, later), ErrUnknownReservation)
+	wantBalance(t, l, a, later, units(5), 0, units(95))
+	reserve(t, l, "r", later, hold(a, units(1)))
+	wantBalance(t, l, a, later, units(5), units(1), units(94))
+	// That new record is dropped in turn by Reserve, so "r" holds again.
+	after := later.Add(2 * time.Hour)
+	reserve(t, l, "r", after, hold(a, units(1)))
+	wantBalance(t, l, a, after, units(5), units(1), units(94))
+}
+
+func TestEmbeddedKeepsStateAcrossReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	p := prepaidAccount("wallet")
+	l, err := OpenEmbedded(path, EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant(t, l, p.Key, Grant{ID: "g", Amount: units(10)}, t0)
+	reserve(t, l, "held", t0, hold(p, units(2)))
+	reserve(t, l, "settled", t0, hold(p, units(3)))
+	settle(t, l, "settled", t0, Usage{Requests: 1}, units(3))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = OpenEmbedded(path, EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	wantBalance(t, l, p, t0, units(3), units(2), units(5))
+	settle(t, l, "held", t0, Usage{}, units(1))
+	wantBalance(t, l, p, t0, units(4), 0, units(6))
+}
+
+// durabilityChildEnv, when set to a file path, turns TestEmbeddedSurvivesKill9
+// into the child that writes to that ledger until it is killed.
+const durabilityChildEnv = "TOLLGATE_LEDGER_DURABILITY_CHILD"
+
+const (
+	durabilityWorkers = 4
+	durabilityWant    = 150 // committed settles to see before the kill
+)
+
+// TestEmbeddedSurvivesKill9 kills a process that settles in a loop with
+// SIGKILL and checks that every settle it reported committed is in the file,
+// counted exactly once.
+func TestEmbeddedSurvivesKill9(t *testing.T) {
+	if path := os.Getenv(durabilityChildEnv); path != "" {
+		durabilityChild(t, path)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestEmbeddedSurvivesKill9$", "-test.count=1")
+	cmd.Env = append(os.Environ(), durabilityChildEnv+"="+path)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+
+	var committed []string
+	timeout := time.After(60 * time.Second)
+	for len(committed) < durabilityWant {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("child exited after %d commits: %s", len(committed), stderr.String())
+			}
+			if id, ok := strings.CutPrefix(line, "committed "); ok {
+				committed = append(committed, id)
+			}
+		case <-timeout:
+			_ = cmd.Process.Kill()
+			t.Fatalf("child committed only %d settles in 60s: %s", len(committed), stderr.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for line := range lines { // what the child printed before it died counts too
+		if id, ok := strings.CutPrefix(line, "committed "); ok {
+			committed = append(committed, id)
+		}
+	}
+	_ = cmd.Wait()
+	if cmd.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child was not killed by SIGKILL: %v", cmd.ProcessState)
+	}
+
+	l, err := OpenEmbedded(path, EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, id := range committed {
+		wantBalance(t, l, durabilityOwn(id), t0, units(1), 0, units(99))
+		// A retried settle after the restart is recognised, not counted again.
+		settle(t, l, id, t0, Usage{}, units(5), units(5))
+		wantBalance(t, l, durabilityOwn(id), t0, units(1), 0, units(99))
+	}
+	// Settles that committed after the last line read, at most one per
+	// worker, count too; none counts twice.
+	total := balance(t, l, durabilityTotal, t0).Spent
+	if total < units(int64(len(committed))) || total > units(int64(len(committed)+durabilityWorkers)) {
+		t.Fatalf("total spent %v after %d reported commits", total, len(committed))
+	}
+	t.Logf("%d settles reported before SIGKILL, %v in the reopened file", len(committed), total)
+}
+
+var durabilityTotal = budgetAccount("total", MaxAmount, Window{})
+
+func durabilityOwn(id string) Account { return budgetAccount("own-"+id, units(100), Window{}) }
+
+// durabilityChild settles in a loop and prints each id once Settle returned;
+// bounded in count and time in case the parent never kills it.
+func durabilityChild(t *testing.T, path string) {
+	l, err := OpenEmbedded(path, EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(2 * time.Minute)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range durabilityWorkers {
+		wg.Go(func() {
+			for i := 0; i < 100_000 && time.Now().Before(deadline); i++ {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				holds := []Hold{hold(durabilityOwn(id), units(2)), hold(durabilityTotal, units(2))}
+				if _, err := l.Reserve(ctx, id, holds, t0); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := l.Settle(ctx, id, []money.Micros{units(1), units(1)}, Usage{Requests: 1}, t0); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				_, _ = io.WriteString(os.Stdout, "committed "+id+"\n")
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestEmbeddedDropsWhatNoLongerCounts(t *testing.T) {
+	l := openEmbedded(t, EmbeddedOptions{})
+	wallet, team := sweepScenario(t, l)
+	count := func(account string, bucket []byte) (n int) {
+		err := l.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketAccounts).Bucket([]byte(account)).Bucket(bucket).ForEach(func(_, _ []byte) error {
+				n++
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, c := range []struct {
+		what      string
+		got, want int
+	}{
+		{"holds", count(wallet.Key, bucketHolds), 1},
+		{"live grants", count(wallet.Key, bucketGrants), 1},
+		{"grant ids", count(wallet.Key, bucketGranted), 2},
+		{"rolling buckets", count(team.Key, bucketCounters), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%d %s stored, want %d", c.got, c.what, c.want)
+		}
+	}
+}
