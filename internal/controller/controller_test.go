@@ -82,7 +82,7 @@ func heartbeatLease(t *testing.T, ns, gw, holder, hash string) {
 	t.Helper()
 	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: gw + "-" + holder, Namespace: ns}}
 	_, err := ctrlCreateOrUpdate(l, func() {
-		l.Labels = map[string]string{LabelHeartbeat: gw}
+		l.Labels = map[string]string{render.LabelHeartbeat: gw}
 		l.Annotations = map[string]string{render.AnnotationConfigHash: hash}
 		l.Spec.HolderIdentity = ptr.To(holder)
 		l.Spec.LeaseDurationSeconds = ptr.To[int32](30)

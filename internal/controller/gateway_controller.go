@@ -187,7 +187,7 @@ func (m mapper) gatewaysOfSecret(ctx context.Context, o client.Object) []reconci
 }
 
 func (m mapper) gatewayOfLease(_ context.Context, o client.Object) []reconcile.Request {
-	name := o.GetLabels()[LabelHeartbeat]
+	name := o.GetLabels()[render.LabelHeartbeat]
 	if name == "" {
 		return nil
 	}

@@ -15,9 +15,6 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/translate"
 )
 
-// LabelHeartbeat marks a proxy's heartbeat Lease with its Gateway's name.
-const LabelHeartbeat = "tollgate.dev/gateway"
-
 // gather reads every input of one Gateway from the cache.
 func gather(ctx context.Context, c client.Client, gw *gwapiv1.Gateway, class *gwapiv1.GatewayClass, now time.Time) (*translate.Snapshot, error) {
 	s := &translate.Snapshot{Now: now, Gateway: gw, Class: class,
@@ -60,7 +57,7 @@ func gather(ctx context.Context, c client.Client, gw *gwapiv1.Gateway, class *gw
 	}
 
 	leases := &coordinationv1.LeaseList{}
-	if err := c.List(ctx, leases, client.InNamespace(gw.Namespace), client.MatchingLabels{LabelHeartbeat: gw.Name}); err != nil {
+	if err := c.List(ctx, leases, client.InNamespace(gw.Namespace), client.MatchingLabels{render.LabelHeartbeat: gw.Name}); err != nil {
 		return nil, err
 	}
 	for _, l := range leases.Items {

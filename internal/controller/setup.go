@@ -9,6 +9,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/internal/render"
 )
 
 // Options configure the controllers.
@@ -20,7 +22,7 @@ type Options struct {
 // CacheOptions keeps the manager's cache to what it needs: of all Leases,
 // only proxy heartbeats (nodes renew thousands of others).
 func CacheOptions() cache.Options {
-	heartbeats, _ := labels.NewRequirement(LabelHeartbeat, selection.Exists, nil)
+	heartbeats, _ := labels.NewRequirement(render.LabelHeartbeat, selection.Exists, nil)
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&coordinationv1.Lease{}: {Label: labels.NewSelector().Add(*heartbeats)},
 	}}

@@ -80,21 +80,7 @@ func (m Micros) String() string {
 // computed in 128 bits so that token counts times prices cannot overflow.
 // It saturates at MaxInt64.
 func MulDivCeil(a, b, d int64) int64 {
-	if a < 0 || b < 0 || d <= 0 {
-		panic("money: MulDivCeil needs a, b >= 0 and d > 0")
-	}
-	hi, lo := bits.Mul64(uint64(a), uint64(b))
-	if hi >= uint64(d) {
-		return math.MaxInt64
-	}
-	q, r := bits.Div64(hi, lo, uint64(d))
-	if r != 0 {
-		q++
-	}
-	if q > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(q)
+	return CeilDiv(SumOfProducts([2]int64{a, b}), d)
 }
 
 // PerMillion is the cost of n tokens at a price per million tokens, rounded
@@ -125,4 +111,40 @@ func AtomicUnits(m Micros, decimals int) (string, error) {
 	div := int64(math.Pow10(6 - decimals))
 	// Round up: asking a fraction of an atomic unit too little would undercharge.
 	return strconv.FormatInt(MulDivCeil(int64(m), 1, div), 10), nil
+}
+
+// Wide is an unsigned 128-bit integer, for sums of token-price products.
+type Wide struct{ Hi, Lo uint64 }
+
+// SumOfProducts adds a*b over non-negative pairs in 128 bits.
+func SumOfProducts(pairs ...[2]int64) Wide {
+	var w Wide
+	for _, p := range pairs {
+		if p[0] < 0 || p[1] < 0 {
+			panic("money: SumOfProducts needs non-negative factors")
+		}
+		hi, lo := bits.Mul64(uint64(p[0]), uint64(p[1]))
+		var carry uint64
+		w.Lo, carry = bits.Add64(w.Lo, lo, 0)
+		w.Hi, _ = bits.Add64(w.Hi, hi, carry)
+	}
+	return w
+}
+
+// CeilDiv returns ceil(w/d) for positive d, saturating at MaxInt64.
+func CeilDiv(w Wide, d int64) int64 {
+	if d <= 0 {
+		panic("money: CeilDiv needs d > 0")
+	}
+	if w.Hi >= uint64(d) {
+		return math.MaxInt64
+	}
+	q, r := bits.Div64(w.Hi, w.Lo, uint64(d))
+	if r != 0 {
+		q++
+	}
+	if q > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(q)
 }

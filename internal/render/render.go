@@ -33,6 +33,8 @@ const (
 
 	// ConfigKey is the ConfigMap key of the proxy config.
 	ConfigKey = "config.json"
+	// LabelHeartbeat marks a proxy's heartbeat Lease with its Gateway's name.
+	LabelHeartbeat = "tollgate.dev/gateway"
 	// AnnotationConfigHash is on the ConfigMap and on proxy heartbeat Leases.
 	AnnotationConfigHash = "tollgate.dev/config-hash"
 	// AdminPort serves health, readiness and metrics, apart from traffic.
