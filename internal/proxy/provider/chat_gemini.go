@@ -1,0 +1,238 @@
+package provider
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/tollgate-dev/tollgate/internal/proxy/sse"
+)
+
+// OpenAI chat completions clients on a Gemini upstream.
+
+type geminiRequest struct {
+	Contents          []geminiContent `json:"contents"`
+	SystemInstruction *geminiContent  `json:"systemInstruction,omitempty"`
+	GenerationConfig  *geminiConfig   `json:"generationConfig,omitempty"`
+}
+
+type geminiContent struct {
+	Role  string       `json:"role,omitempty"`
+	Parts []geminiPart `json:"parts"`
+}
+
+type geminiPart struct {
+	Text       string      `json:"text,omitempty"`
+	InlineData *geminiBlob `json:"inlineData,omitempty"`
+}
+
+type geminiBlob struct {
+	MimeType string `json:"mimeType"`
+	Data     string `json:"data"`
+}
+
+type geminiConfig struct {
+	MaxOutputTokens  *int64   `json:"maxOutputTokens,omitempty"`
+	Temperature      *float64 `json:"temperature,omitempty"`
+	TopP             *float64 `json:"topP,omitempty"`
+	StopSequences    []string `json:"stopSequences,omitempty"`
+	Seed             *int64   `json:"seed,omitempty"`
+	PresencePenalty  *float64 `json:"presencePenalty,omitempty"`
+	FrequencyPenalty *float64 `json:"frequencyPenalty,omitempty"`
+	ResponseMimeType string   `json:"responseMimeType,omitempty"`
+}
+
+func chatToGeminiRequest(u Upstream, c Call) ([]byte, Translator, error) {
+	in, err := parseChat(c.Body, chatFeatures{target: "Gemini", penalties: true, jsonMode: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	var r geminiRequest
+	if len(in.system) > 0 {
+		r.SystemInstruction = &geminiContent{Parts: []geminiPart{{Text: strings.Join(in.system, "\n\n")}}}
+	}
+	for _, t := range in.turns {
+		role := "user"
+		if t.assistant {
+			role = "model"
+		}
+		var parts []geminiPart
+		for _, p := range t.parts {
+			if p.Type == "text" {
+				parts = append(parts, geminiPart{Text: p.Text})
+				continue
+			}
+			mt, data, _ := dataURL(p.ImageURL.URL) // parseChat let only data: URLs through
+			parts = append(parts, geminiPart{InlineData: &geminiBlob{MimeType: mt, Data: data}})
+		}
+		switch n := len(r.Contents); {
+		case len(parts) == 0:
+		case n > 0 && r.Contents[n-1].Role == role: // Gemini wants turns to alternate
+			r.Contents[n-1].Parts = append(r.Contents[n-1].Parts, parts...)
+		default:
+			r.Contents = append(r.Contents, geminiContent{Role: role, Parts: parts})
+		}
+	}
+	g := geminiConfig{Temperature: in.temperature, TopP: in.topP, StopSequences: in.stop, Seed: in.seed,
+		PresencePenalty: in.presence, FrequencyPenalty: in.frequency}
+	if in.maxTokens > 0 {
+		g.MaxOutputTokens = &in.maxTokens
+	}
+	if in.jsonMode {
+		g.ResponseMimeType = "application/json"
+	}
+	if string(marshal(g)) != "{}" {
+		r.GenerationConfig = &g
+	}
+	return marshal(r), &chatFromGemini{key: u.APIKey, model: c.Model, includeUsage: in.includeUsage}, nil
+}
+
+type geminiResponse struct {
+	Candidates []struct {
+		Content struct {
+			Parts []struct {
+				Text    string `json:"text"`
+				Thought bool   `json:"thought"`
+			} `json:"parts"`
+		} `json:"content"`
+		FinishReason string `json:"finishReason"`
+	} `json:"candidates"`
+	PromptFeedback *struct {
+		BlockReason string `json:"blockReason"`
+	} `json:"promptFeedback"`
+	UsageMetadata *geminiUsage `json:"usageMetadata"`
+	ModelVersion  string       `json:"modelVersion"`
+	ResponseID    string       `json:"responseId"`
+}
+
+// text returns the answer's text, thoughts left out.
+func (r *geminiResponse) text() string {
+	if len(r.Candidates) == 0 {
+		return ""
+	}
+	parts := r.Candidates[0].Content.Parts
+	if len(parts) == 1 && !parts[0].Thought {
+		return parts[0].Text
+	}
+	var sb strings.Builder
+	for _, p := range parts {
+		if !p.Thought {
+			sb.WriteString(p.Text)
+		}
+	}
+	return sb.String()
+}
+
+// finishReason maps Gemini's finishReason (or a blocked prompt) to OpenAI's.
+func (r *geminiResponse) finishReason() string {
+	if len(r.Candidates) == 0 {
+		if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
+			return "content_filter"
+		}
+		return ""
+	}
+	switch r.Candidates[0].FinishReason {
+	case "":
+		return ""
+	case "MAX_TOKENS":
+		return "length"
+	case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY":
+		return "content_filter"
+	}
+	return "stop"
+}
+
+// chatFromGemini answers an OpenAI chat client from Gemini.
+type chatFromGemini struct {
+	key          string
+	model        string
+	includeUsage bool
+	chunks       chunkWriter
+}
+
+func (t *chatFromGemini) ids(r *geminiResponse) (id, model string) {
+	id, model = r.ResponseID, r.ModelVersion
+	if id == "" {
+		id = newID("chatcmpl-")
+	}
+	if model == "" {
+		model = t.model
+	}
+	return id, model
+}
+
+func (t *chatFromGemini) Response(status int, body []byte) ([]byte, Usage, error) {
+	if status >= 300 {
+		return upstreamError(status, body, t.key).envelope(OpenAIChat), Usage{}, nil
+	}
+	var r geminiResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, Usage{}, errBadUpstream("a response that is not a Gemini GenerateContentResponse")
+	}
+	var u Usage
+	if r.UsageMetadata != nil {
+		u = r.UsageMetadata.usage()
+	}
+	id, model := t.ids(&r)
+	finish := r.finishReason()
+	if finish == "" {
+		finish = "stop"
+	}
+	return marshal(newChatCompletion(id, model, r.text(), finish, u)), u, nil
+}
+
+func (t *chatFromGemini) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
+	rd := sse.NewReader(src)
+	var u Usage
+	finished := false
+	for {
+		ev, err := rd.Next()
+		if err == nil && partial(ev) {
+			err = io.EOF
+		}
+		if err == io.EOF && finished { // Gemini ends the stream without a marker
+			if t.includeUsage {
+				if err := t.chunks.usage(dst, u); err != nil {
+					return u, err
+				}
+			}
+			return u, t.chunks.done(dst)
+		}
+		if err != nil {
+			return u, failStream(dst, OpenAIChat, err)
+		}
+		if len(ev.Data) == 0 {
+			continue
+		}
+		if hasMember(ev.Data, "error", '{') {
+			e := upstreamError(http.StatusBadGateway, ev.Data, t.key)
+			if err := dst.WriteRaw(ClientStreamError(OpenAIChat, e)); err != nil {
+				return u, err
+			}
+			return u, e
+		}
+		var r geminiResponse
+		if json.Unmarshal(ev.Data, &r) != nil {
+			return u, failStream(dst, OpenAIChat, errBadUpstream("an unreadable stream event"))
+		}
+		if r.UsageMetadata != nil {
+			u = r.UsageMetadata.usage()
+		}
+		first := !t.chunks.started()
+		if first {
+			t.chunks.start(t.ids(&r))
+		}
+		if text := r.text(); first || text != "" {
+			if err := t.chunks.content(dst, first, text); err != nil {
+				return u, err
+			}
+		}
+		if reason := r.finishReason(); reason != "" && !finished {
+			finished = true
+			if err := t.chunks.finish(dst, reason); err != nil {
+				return u, err
+			}
+		}
+	}
+}

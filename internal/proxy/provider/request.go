@@ -1,0 +1,175 @@
+package provider
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// Request is what the proxy reads from a client body before it picks an
+// upstream and prices the call.
+type Request struct {
+	// Model is the model the client asked for.
+	Model string
+	// Stream reports whether the client asked for a stream.
+	Stream bool
+	// MaxTokens is the client's output cap (max_tokens, or OpenAI's
+	// max_completion_tokens when larger); zero when it set none.
+	MaxTokens int64
+	// PromptTokens is a rough estimate of the prompt's size in tokens, for
+	// reserving funds before the provider reports the real count.
+	PromptTokens int64
+}
+
+// Estimate constants: about four bytes of text a token, a few tokens of
+// framing per message, and a flat count per image (providers charge a few
+// hundred to a couple of thousand tokens depending on size).
+const (
+	bytesPerToken     = 4
+	tokensPerMessage  = 4
+	tokensPerImage    = 1000
+	tokensPerDocument = 2000
+)
+
+type parsedRequest struct {
+	Model               *string         `json:"model"`
+	Stream              bool            `json:"stream"`
+	MaxTokens           *int64          `json:"max_tokens"`
+	MaxCompletionTokens *int64          `json:"max_completion_tokens"`
+	Messages            []rawMessage    `json:"messages"`
+	System              json.RawMessage `json:"system"`
+	Prompt              json.RawMessage `json:"prompt"`
+	Input               json.RawMessage `json:"input"`
+}
+
+type rawMessage struct {
+	Content json.RawMessage `json:"content"`
+}
+
+// ParseRequest reads the model, the stream flag, the output cap and a
+// prompt size estimate from a client body of the given API. Its errors are
+// 400 *Error values.
+func ParseRequest(api API, body []byte) (Request, error) {
+	if !isObject(body) {
+		return Request{}, errNotObject
+	}
+	var p parsedRequest
+	if err := json.Unmarshal(body, &p); err != nil {
+		return Request{}, invalid("the request body is not a valid %s request: %s", api, jsonErrText(err))
+	}
+	if p.Model == nil || *p.Model == "" {
+		return Request{}, &Error{Status: 400, Type: "invalid_request_error", Param: "model", Message: "model is required"}
+	}
+	if (p.MaxTokens != nil && *p.MaxTokens < 0) || (p.MaxCompletionTokens != nil && *p.MaxCompletionTokens < 0) {
+		return Request{}, &Error{Status: 400, Type: "invalid_request_error", Param: "max_tokens", Message: "max_tokens must not be negative"}
+	}
+	r := Request{Model: *p.Model, Stream: p.Stream && api != OpenAIEmbeddings}
+	if p.MaxTokens != nil {
+		r.MaxTokens = *p.MaxTokens
+	}
+	if p.MaxCompletionTokens != nil && *p.MaxCompletionTokens > r.MaxTokens {
+		r.MaxTokens = *p.MaxCompletionTokens
+	}
+	var e estimate
+	for _, m := range p.Messages {
+		e.tokens += tokensPerMessage
+		e.content(m.Content)
+	}
+	e.content(p.System)
+	e.input(p.Prompt)
+	e.input(p.Input)
+	r.PromptTokens = e.total()
+	return r, nil
+}
+
+var errNotObject = invalid("the request body must be a JSON object")
+
+// isObject reports whether a JSON text starts as an object.
+func isObject(body []byte) bool {
+	i := skipSpace(body, 0)
+	return i < len(body) && body[i] == '{'
+}
+
+func jsonErrText(err error) string {
+	// Drop Go type names, which mean nothing to an API client.
+	s := err.Error()
+	s = strings.TrimPrefix(s, "json: ")
+	if i := strings.Index(s, " into Go "); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// estimate accumulates a prompt size.
+type estimate struct {
+	bytes, tokens int64
+}
+
+func (e *estimate) total() int64 {
+	return e.tokens + (e.bytes+bytesPerToken-1)/bytesPerToken
+}
+
+// content counts a message content: a string, or an array of parts in the
+// OpenAI or Anthropic shape.
+func (e *estimate) content(raw json.RawMessage) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			e.bytes += int64(len(s))
+		}
+	case '[':
+		var parts []struct {
+			Type    string          `json:"type"`
+			Text    string          `json:"text"`
+			Content json.RawMessage `json:"content"` // Anthropic tool_result
+			Input   json.RawMessage `json:"input"`   // Anthropic tool_use
+		}
+		if json.Unmarshal(raw, &parts) != nil {
+			e.bytes += int64(len(raw))
+			return
+		}
+		for _, p := range parts {
+			switch p.Type {
+			case "image", "image_url":
+				e.tokens += tokensPerImage
+			case "document", "file", "input_audio":
+				e.tokens += tokensPerDocument
+			default:
+				e.bytes += int64(len(p.Text)) + int64(len(p.Input))
+				e.content(p.Content)
+			}
+		}
+	default:
+		e.bytes += int64(len(raw))
+	}
+}
+
+// input counts a completions prompt or embeddings input: a string, an
+// array of strings, or token arrays, which count one token per element.
+func (e *estimate) input(raw json.RawMessage) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '[' {
+		e.content(raw)
+		return
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		e.bytes += int64(len(raw))
+		return
+	}
+	for _, it := range items {
+		switch {
+		case len(it) > 0 && it[0] == '"':
+			e.content(it)
+		case len(it) > 0 && it[0] == '[':
+			e.tokens += int64(bytes.Count(it, []byte(",")) + 1)
+		default:
+			e.tokens++ // one token id
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package provider
+
+import "bytes"
+
+// openAIUsage is the usage object of OpenAI-wire responses and chunks.
+type openAIUsage struct {
+	PromptTokens        int64 `json:"prompt_tokens"`
+	CompletionTokens    int64 `json:"completion_tokens"`
+	TotalTokens         int64 `json:"total_tokens"`
+	PromptTokensDetails *struct {
+		CachedTokens int64 `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+func (o *openAIUsage) usage() Usage {
+	u := Usage{InputTokens: o.PromptTokens, OutputTokens: o.CompletionTokens}
+	if o.PromptTokensDetails != nil {
+		u.CachedInputTokens = o.PromptTokensDetails.CachedTokens
+	}
+	return u
+}
+
+// anthropicUsage is Anthropic's usage object. Fields are pointers because
+// message_delta repeats only some of them, each a running total.
+type anthropicUsage struct {
+	InputTokens              *int64 `json:"input_tokens"`
+	OutputTokens             *int64 `json:"output_tokens"`
+	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
+}
+
+// anthropicTotals accumulates Anthropic usage across stream events.
+type anthropicTotals struct {
+	input, cacheWrite, cacheRead, output int64
+}
+
+func (t *anthropicTotals) add(u *anthropicUsage) {
+	if u == nil {
+		return
+	}
+	set := func(dst *int64, v *int64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&t.input, u.InputTokens)
+	set(&t.cacheWrite, u.CacheCreationInputTokens)
+	set(&t.cacheRead, u.CacheReadInputTokens)
+	set(&t.output, u.OutputTokens)
+}
+
+// usage counts cache writes and reads as input: Anthropic's input_tokens
+// leaves both out.
+func (t *anthropicTotals) usage() Usage {
+	return Usage{
+		InputTokens:       t.input + t.cacheWrite + t.cacheRead,
+		CachedInputTokens: t.cacheRead,
+		OutputTokens:      t.output,
+	}
+}
+
+// geminiUsage is Gemini's usageMetadata.
+type geminiUsage struct {
+	PromptTokenCount        int64 `json:"promptTokenCount"`
+	CandidatesTokenCount    int64 `json:"candidatesTokenCount"`
+	ThoughtsTokenCount      int64 `json:"thoughtsTokenCount"`
+	CachedContentTokenCount int64 `json:"cachedContentTokenCount"`
+	TotalTokenCount         int64 `json:"totalTokenCount"`
+}
+
+// usage counts thinking tokens as output: Gemini bills them so.
+func (g *geminiUsage) usage() Usage {
+	return Usage{
+		InputTokens:       g.PromptTokenCount,
+		CachedInputTokens: g.CachedContentTokenCount,
+		OutputTokens:      g.CandidatesTokenCount + g.ThoughtsTokenCount,
+	}
+}
+
+// hasMember reports whether data, a JSON text, has a member named key
+// whose value starts with the byte first. A quote inside a JSON string is
+// escaped, so `"key"` followed by a colon only matches a real key.
+func hasMember(data []byte, key string, first byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte(key))
+		if j < 0 {
+			return false
+		}
+		i += j + len(key)
+		if i-len(key) == 0 || data[i-len(key)-1] != '"' || i >= len(data) || data[i] != '"' {
+			continue
+		}
+		k := skipSpace(data, i+1)
+		if k >= len(data) || data[k] != ':' {
+			continue
+		}
+		k = skipSpace(data, k+1)
+		if k < len(data) && data[k] == first {
+			return true
+		}
+	}
+}
+
+// isDone reports OpenAI's end-of-stream marker.
+func isDone(data []byte) bool {
+	return string(bytes.TrimSpace(data)) == "[DONE]"
+}
