@@ -61,7 +61,7 @@ test: manifests generate vet envtest redis ## Run every test: unit, golden and e
 
 .PHONY: build
 build: ## Build the manager and proxy binaries into ./bin.
-	go build -o $(LOCALBIN)/manager ./cmd/manager
+	go build -o $(LOCALBIN)/ ./cmd/...
 
 .PHONY: run
 run: manifests generate ## Run the manager against the current kubeconfig.

@@ -87,7 +87,7 @@ func (m *Metrics) refused(tenant string, status int) {
 	m.refusals.WithLabelValues(tenant, strconv.Itoa(status)).Inc()
 }
 
-func (m *Metrics) reload(ok bool, _ string) {
+func (m *Metrics) reload(ok bool) {
 	if ok {
 		m.reloads.WithLabelValues("success").Inc()
 	} else {

@@ -95,12 +95,12 @@ func NewTransport() *http.Transport {
 // fails leaves the current one serving.
 func (s *Server) Load(cfg *dataplane.Config, creds map[string][]byte) error {
 	if err := cfg.Validate(); err != nil {
-		s.metrics.reload(false, "")
+		s.metrics.reload(false)
 		return err
 	}
 	t, err := compile(cfg, creds)
 	if err != nil {
-		s.metrics.reload(false, "")
+		s.metrics.reload(false)
 		return err
 	}
 	old := s.table.Swap(t)
@@ -108,7 +108,7 @@ func (s *Server) Load(cfg *dataplane.Config, creds map[string][]byte) error {
 	if old != nil {
 		prev = old.cfg.Hash
 	}
-	s.metrics.reload(true, cfg.Hash)
+	s.metrics.reload(true)
 	s.metrics.dropConfig(prev, cfg.Hash)
 	return nil
 }

@@ -205,7 +205,7 @@ func (t *chatFromGemini) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 		if len(ev.Data) == 0 {
 			continue
 		}
-		if hasMember(ev.Data, "error", '{') {
+		if isError(ev.Data) {
 			e := upstreamError(http.StatusBadGateway, ev.Data, t.key)
 			if err := dst.WriteRaw(ClientStreamError(OpenAIChat, e)); err != nil {
 				return u, err

@@ -341,7 +341,7 @@ func (t *messagesFromOpenAI) Stream(dst *sse.Writer, src io.Reader) (Usage, erro
 				}
 			}
 			return u, t.end(dst, open, finishToStopReason(finish), u)
-		case hasMember(data, "error", '{'):
+		case isError(data):
 			e := upstreamError(http.StatusBadGateway, data, t.key)
 			if err := dst.WriteRaw(ClientStreamError(AnthropicMessages, e)); err != nil {
 				return u, err

@@ -136,13 +136,13 @@ func (t *openAIPass) Response(status int, body []byte) ([]byte, Usage, error) {
 func (t *openAIPass) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 	rd := sse.NewReader(src)
 	var u Usage
-	var finished, gotUsage bool
+	gotUsage := false
 	for {
 		ev, err := rd.Next()
 		if err != nil {
 			// Some servers end without [DONE]; what matters is that the
-			// answer and its usage arrived.
-			if err == io.EOF && finished && gotUsage {
+			// usage, which comes last, arrived.
+			if err == io.EOF && gotUsage {
 				return u, nil
 			}
 			return u, failStream(dst, t.api, err)
@@ -165,14 +165,11 @@ func (t *openAIPass) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 					continue
 				}
 			}
-		case hasMember(data, "error", '{'):
+		case isError(data):
 			if err := dst.WriteRaw(ev.Raw); err != nil {
 				return u, err
 			}
 			return u, upstreamError(http.StatusBadGateway, data, t.key)
-		}
-		if !finished && hasMember(data, "finish_reason", '"') {
-			finished = true
 		}
 		if err := dst.WriteRaw(ev.Raw); err != nil {
 			return u, err

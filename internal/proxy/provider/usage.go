@@ -79,18 +79,20 @@ func (g *geminiUsage) usage() Usage {
 
 // hasMember reports whether data, a JSON text, has a member named key
 // whose value starts with the byte first. A quote inside a JSON string is
-// escaped, so `"key"` followed by a colon only matches a real key.
+// escaped, so `"key"` followed by a colon only matches a real key. The
+// search runs backwards: usage, the key it is for, ends OpenAI chunks.
 func hasMember(data []byte, key string, first byte) bool {
-	for i := 0; ; {
-		j := bytes.Index(data[i:], []byte(key))
-		if j < 0 {
+	for end := len(data); ; {
+		i := bytes.LastIndex(data[:end], []byte(key))
+		if i < 0 {
 			return false
 		}
-		i += j + len(key)
-		if i-len(key) == 0 || data[i-len(key)-1] != '"' || i >= len(data) || data[i] != '"' {
+		end = i
+		j := i + len(key)
+		if i == 0 || data[i-1] != '"' || j >= len(data) || data[j] != '"' {
 			continue
 		}
-		k := skipSpace(data, i+1)
+		k := skipSpace(data, j+1)
 		if k >= len(data) || data[k] != ':' {
 			continue
 		}
@@ -99,6 +101,17 @@ func hasMember(data []byte, key string, first byte) bool {
 			return true
 		}
 	}
+}
+
+// isError reports an error event of an OpenAI-wire or Gemini stream: an
+// object whose first member is "error".
+func isError(data []byte) bool {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false
+	}
+	i = skipSpace(data, i+1)
+	return bytes.HasPrefix(data[i:], []byte(`"error"`))
 }
 
 // isDone reports OpenAI's end-of-stream marker.

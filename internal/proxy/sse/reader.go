@@ -44,8 +44,12 @@ type Reader struct {
 	br   *bufio.Reader
 	raw  []byte
 	name []byte
-	data []byte
+	data []byte // data of a multi-line event
 	err  error
+
+	// One data line, the usual case, is not copied: it is raw[d0:d1].
+	d0, d1 int
+	lines  int
 }
 
 // NewReader returns a Reader that reads events from r.
@@ -61,8 +65,7 @@ func (r *Reader) Next() (Event, error) {
 	if r.err != nil {
 		return Event{}, r.err
 	}
-	r.raw, r.name, r.data = r.raw[:0], r.name[:0], r.data[:0]
-	hasData := false
+	r.raw, r.name, r.data, r.lines = r.raw[:0], r.name[:0], r.data[:0], 0
 	for {
 		start := len(r.raw)
 		line, terminated, err := r.readLine()
@@ -78,7 +81,7 @@ func (r *Reader) Next() (Event, error) {
 			return r.event(), nil
 		}
 		if len(line) > 0 {
-			hasData = r.field(line, hasData) || hasData
+			r.field(line, start)
 		}
 		if err == io.EOF {
 			r.err = io.EOF
@@ -91,14 +94,21 @@ func (r *Reader) Next() (Event, error) {
 }
 
 func (r *Reader) event() Event {
-	return Event{Name: r.name, Data: r.data, Raw: r.raw}
+	e := Event{Name: r.name, Raw: r.raw}
+	switch {
+	case r.lines == 1:
+		e.Data = r.raw[r.d0:r.d1]
+	case r.lines > 1:
+		e.Data = r.data
+	}
+	return e
 }
 
-// field applies one non-blank line to the event being built and reports
-// whether it was a data field.
-func (r *Reader) field(line []byte, hasData bool) bool {
+// field applies one non-blank line, which starts at raw[start], to the
+// event being built.
+func (r *Reader) field(line []byte, start int) {
 	if line[0] == ':' {
-		return false // comment
+		return // comment
 	}
 	name, value, _ := bytes.Cut(line, []byte(":"))
 	if len(value) > 0 && value[0] == ' ' {
@@ -108,13 +118,17 @@ func (r *Reader) field(line []byte, hasData bool) bool {
 	case "event":
 		r.name = append(r.name[:0], value...)
 	case "data":
-		if hasData {
-			r.data = append(r.data, '\n')
+		r.lines++
+		switch r.lines {
+		case 1:
+			r.d0 = start + len(line) - len(value)
+			r.d1 = r.d0 + len(value)
+		case 2:
+			r.data = append(append(append(r.data[:0], r.raw[r.d0:r.d1]...), '\n'), value...)
+		default:
+			r.data = append(append(r.data, '\n'), value...)
 		}
-		r.data = append(r.data, value...)
-		return true
 	}
-	return false
 }
 
 // readLine appends the next line, terminator included, to r.raw and returns
