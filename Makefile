@@ -67,6 +67,10 @@ build: ## Build the manager and proxy binaries into ./bin.
 run: manifests generate ## Run the manager against the current kubeconfig.
 	go run ./cmd/manager
 
+.PHONY: bench
+bench: ## Benchmark the proxy against a tuned httputil.ReverseProxy on 127.0.0.1 (prints a table with ratios).
+	go run ./test/bench
+
 .PHONY: demo
 demo: ## Run the whole product locally (arrives with the demo issue).
 	@echo "make demo is not built yet: it arrives with the demo issue. See README.md."; exit 1

@@ -168,6 +168,13 @@ func (t *chatFromAnthropic) Stream(dst *sse.Writer, src io.Reader) (Usage, error
 			t.chunks.start(e.Message.ID, e.Message.Model)
 			err = t.chunks.content(dst, true, "")
 		case "content_block_delta":
+			if tok, ok := anthropicTextToken(ev.Data); ok {
+				if len(tok) > 2 {
+					t.ensureStarted()
+					err = t.chunks.rawContent(dst, tok)
+				}
+				break
+			}
 			var e struct {
 				Delta struct {
 					Type string `json:"type"`
@@ -211,6 +218,23 @@ func (t *chatFromAnthropic) Stream(dst *sse.Writer, src io.Reader) (Usage, error
 			return tot.usage(), err
 		}
 	}
+}
+
+// anthropicTextToken returns the text of a text_delta event as its raw JSON
+// string, quotes included, when the event has Anthropic's usual compact
+// form. The token is copied into the OpenAI chunk as it is: no decoding,
+// no escaping, no allocation. Any other form is decoded the slow way.
+func anthropicTextToken(data []byte) ([]byte, bool) {
+	const prefix = `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`
+	const suffix = `}}`
+	if len(data) < len(prefix)+len(suffix)+2 || string(data[:len(prefix)]) != prefix || string(data[len(data)-2:]) != suffix {
+		return nil, false
+	}
+	tok := data[len(prefix) : len(data)-len(suffix)]
+	if tok[0] != '"' || skipString(tok, 0) != len(tok) || !json.Valid(tok) {
+		return nil, false
+	}
+	return tok, true
 }
 
 func (t *chatFromAnthropic) ensureStarted() {

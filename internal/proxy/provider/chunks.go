@@ -52,6 +52,16 @@ func (c *chunkWriter) content(dst *sse.Writer, role bool, text string) error {
 	return dst.WriteRaw(b)
 }
 
+// rawContent writes a delta whose content is tok, a JSON string token.
+func (c *chunkWriter) rawContent(dst *sse.Writer, tok []byte) error {
+	b := append(c.buf[:0], c.prefix...)
+	b = append(b, `{"index":0,"delta":{"content":`...)
+	b = append(b, tok...)
+	b = append(b, `},"logprobs":null,"finish_reason":null}]}`+"\n\n"...)
+	c.buf = b
+	return dst.WriteRaw(b)
+}
+
 func (c *chunkWriter) finish(dst *sse.Writer, reason string) error {
 	b := append(c.buf[:0], c.prefix...)
 	b = append(b, `{"index":0,"delta":{},"logprobs":null,"finish_reason":`...)

@@ -87,6 +87,7 @@ func TestHasMember(t *testing.T) {
 		{`{"x_usage":{}}`, "usage", '{', false},
 		{`{"usage_x":{}}`, "usage", '{', false},
 		{`{"a":"usage","usage":{}}`, "usage", '{', true},
+		{`{"usage":{"a":1},"x":"usage"}`, "usage", '{', true},
 		{`{"finish_reason":null}`, "finish_reason", '"', false},
 		{`{"finish_reason":"stop"}`, "finish_reason", '"', true},
 		{`usage`, "usage", '{', false},
@@ -228,3 +229,40 @@ func TestStreamClientGone(t *testing.T) {
 type failWriter struct{ err error }
 
 func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
+
+// The raw-token fast path of Anthropic text deltas gives the same chunks
+// as decoding them.
+func TestAnthropicTextFastPath(t *testing.T) {
+	start := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\",\"usage\":{\"input_tokens\":1}}}\n\n"
+	for _, text := range []string{"plain", ` "q" \ `, "tab\tnl\n", "é ✓ 😀", "</script>", ""} {
+		tok := appendString(nil, text)
+		fast := `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":` + string(tok) + `}}`
+		slow := `{"delta": {"text": ` + string(tok) + `, "type": "text_delta"}, "type": "content_block_delta", "index": 0}`
+		if _, ok := anthropicTextToken([]byte(fast)); !ok {
+			t.Fatalf("%q: fast path not taken", text)
+		}
+		if _, ok := anthropicTextToken([]byte(slow)); ok {
+			t.Fatalf("%q: fast path taken for a reordered event", text)
+		}
+		var outs [2]bytes.Buffer
+		for i, data := range []string{fast, slow} {
+			tr := &chatFromAnthropic{}
+			in := start + "event: content_block_delta\ndata: " + data + "\n\nevent: message_stop\ndata: {}\n\n"
+			if _, err := tr.Stream(sse.NewWriter(&outs[i]), strings.NewReader(in)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if outs[0].String() != outs[1].String() {
+			t.Errorf("%q:\nfast %s\nslow %s", text, outs[0].String(), outs[1].String())
+		}
+	}
+	for _, bad := range []string{
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"b"}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\x"}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":1}}`,
+	} {
+		if _, ok := anthropicTextToken([]byte(bad)); ok {
+			t.Errorf("fast path accepted %s", bad)
+		}
+	}
+}

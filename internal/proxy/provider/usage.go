@@ -77,10 +77,11 @@ func (g *geminiUsage) usage() Usage {
 	}
 }
 
-// hasMember reports whether data, a JSON text, has a member named key
-// whose value starts with the byte first. A quote inside a JSON string is
-// escaped, so `"key"` followed by a colon only matches a real key. The
-// search runs backwards: usage, the key it is for, ends OpenAI chunks.
+// hasMember reports whether the last member named key in data, a JSON
+// text, has a value that starts with the byte first. A quote inside a JSON
+// string is escaped, so `"key"` followed by a colon only matches a real
+// key. The search runs backwards because usage, the key it is for, ends
+// OpenAI chunks (as "usage":null in all but the last).
 func hasMember(data []byte, key string, first byte) bool {
 	for end := len(data); ; {
 		i := bytes.LastIndex(data[:end], []byte(key))
@@ -97,9 +98,7 @@ func hasMember(data []byte, key string, first byte) bool {
 			continue
 		}
 		k = skipSpace(data, k+1)
-		if k < len(data) && data[k] == first {
-			return true
-		}
+		return k < len(data) && data[k] == first
 	}
 }
 

@@ -35,7 +35,8 @@ type Event struct {
 	Raw []byte
 }
 
-// Reader reads events from a stream. Lines may end in "\n" or "\r\n".
+// Reader reads events from a stream. Lines may end in "\n" or "\r\n"; a
+// lone "\r", which no LLM API sends, is not a line end.
 type Reader struct {
 	// MaxEventSize bounds the raw size of one event; zero means
 	// DefaultMaxEventSize.

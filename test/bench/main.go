@@ -1,0 +1,311 @@
+// Command bench measures the proxy against a tuned httputil.ReverseProxy in
+// the same run, on 127.0.0.1: a fake OpenAI upstream, the proxy with auth,
+// routing and metering on, and the baseline as separate processes. It
+// reports requests per second, p50 and p99 latency and the proxy's CPU time
+// per request, and the ratio proxy/baseline for each. Every load is bounded
+// in requests.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
+	"github.com/tollgate-dev/tollgate/internal/fakeprovider"
+)
+
+const key = "tg_bench-key"
+
+func main() {
+	scale := flag.Float64("scale", 1, "multiply the number of requests of every scenario")
+	flag.Parse()
+	if err := run(*scale); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// process is a server under test.
+type process struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func (p *process) cpu() time.Duration { return cpuTime(p.cmd.Process.Pid) }
+
+func run(scale float64) error {
+	dir, err := os.MkdirTemp("", "tollgate-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, pkg := range []string{"./cmd/proxy", "./test/bench/baseline"} {
+		out := filepath.Join(dir, filepath.Base(pkg))
+		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s: %v\n%s", pkg, err, b)
+		}
+	}
+	fake, err := fakeprovider.Start(fakeprovider.Options{ReplyWords: 40, NoAuth: true})
+	if err != nil {
+		return err
+	}
+	defer fake.Close()
+
+	cfgPath, err := writeConfig(dir, fake.URL())
+	if err != nil {
+		return err
+	}
+	proxy, err := startProcess(filepath.Join(dir, "proxy"), "--config", cfgPath, "--listen-address", "127.0.0.1:18080", "--admin-address", "127.0.0.1:18081", "--log-level", "error")
+	if err != nil {
+		return err
+	}
+	defer stopProcess(proxy)
+	proxy.addr = "127.0.0.1:18080"
+	if err := waitReady("http://127.0.0.1:18081/readyz"); err != nil {
+		return err
+	}
+	base, err := startProcess(filepath.Join(dir, "baseline"), "--upstream", fake.URL())
+	if err != nil {
+		return err
+	}
+	defer stopProcess(base)
+
+	fmt.Printf("Tollgate proxy benchmark (%s, %d CPUs, 127.0.0.1; fake upstream replies 40 tokens)\n", time.Now().UTC().Format(time.RFC3339), numCPU())
+	fmt.Printf("%-34s %5s %8s %9s %9s %11s %8s %8s %8s\n", "scenario", "conc", "req/s", "p50", "p99", "cpu/req", "rps x", "p99 x", "cpu x")
+	type scenario struct {
+		name, model string
+		stream      bool
+	}
+	for _, sc := range []scenario{
+		{"pass-through", "gpt-4o-mini", false},
+		{"pass-through stream", "gpt-4o-mini", true},
+		{"OpenAI client -> Anthropic", "claude-sonnet-4-5", false},
+		{"OpenAI client -> Anthropic stream", "claude-sonnet-4-5", true},
+	} {
+		for _, conc := range []int{1, 64} {
+			n := int(float64(map[int]int{1: 1500, 64: 12000}[conc]) * scale)
+			// The baseline forwards to the same upstream API: for translated
+			// rows it is a pass-through to the upstream's own wire format.
+			baseBody, basePath := body("gpt-4o-mini", sc.stream), "/v1/chat/completions"
+			if strings.HasPrefix(sc.model, "claude") {
+				baseBody, basePath = anthropicBody(sc.stream), "/v1/messages"
+			}
+			b := load(base, "http://"+base.addr+basePath, baseBody, conc, n)
+			p := load(proxy, "http://"+proxy.addr+"/v1/chat/completions", body(sc.model, sc.stream), conc, n)
+			fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8.2f %8.2f %8.2f   baseline: %.0f req/s, p50 %s, p99 %s, cpu/req %s\n",
+				sc.name, conc, p.rps, ms(p.p50), ms(p.p99), us(p.cpu), p.rps/b.rps, ratio(p.p99, b.p99), ratio(p.cpu, b.cpu),
+				b.rps, ms(b.p50), ms(b.p99), us(b.cpu))
+			if p.failed > 0 || b.failed > 0 {
+				return fmt.Errorf("%s: %d proxy and %d baseline requests failed", sc.name, p.failed, b.failed)
+			}
+		}
+	}
+	fmt.Printf("proxy idle memory after the run: %d MB RSS (Go heap in use is lower)\n", rssMB(proxy.cmd.Process.Pid))
+	return nil
+}
+
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+	cpu      time.Duration // server CPU per request
+	failed   int
+}
+
+// load sends n requests with conc workers and measures the server's CPU.
+func load(p *process, url, payload string, conc, n int) result {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc, MaxIdleConns: conc}}
+	// Warm up connections and caches.
+	for range min(conc*4, n) {
+		_ = once(client, url, payload)
+	}
+	lat := make([]time.Duration, n)
+	var failed int
+	var mu sync.Mutex
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	cpu0, start := p.cpu(), time.Now()
+	for range conc {
+		wg.Go(func() {
+			for i := range jobs {
+				t0 := time.Now()
+				if err := once(client, url, payload); err != nil {
+					mu.Lock()
+					failed++
+					mu.Unlock()
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	elapsed, cpu := time.Since(start), p.cpu()-cpu0
+	slices.Sort(lat)
+	return result{rps: float64(n) / elapsed.Seconds(), p50: lat[n/2], p99: lat[n*99/100], cpu: cpu / time.Duration(n), failed: failed}
+}
+
+func once(c *http.Client, url, payload string) error {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(payload))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("x-api-key", key)
+	req.Header.Set("anthropic-version", "2023-06-01")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func body(model string, stream bool) string {
+	s := ""
+	if stream {
+		s = `,"stream":true,"stream_options":{"include_usage":true}`
+	}
+	return `{"model":"` + model + `","max_tokens":100,"messages":[{"role":"user","content":"Write a short note about toll roads."}]` + s + `}`
+}
+
+func anthropicBody(stream bool) string {
+	s := ""
+	if stream {
+		s = `,"stream":true`
+	}
+	return `{"model":"claude-sonnet-4-5","max_tokens":100,"messages":[{"role":"user","content":"Write a short note about toll roads."}]` + s + `}`
+}
+
+func writeConfig(dir, upstream string) (string, error) {
+	sum := sha256.Sum256([]byte(key))
+	c := &dataplane.Config{
+		SchemaVersion: dataplane.SchemaVersion, Gateway: "bench/gw",
+		Listeners: []dataplane.Listener{{Name: "http", Port: 18080, GatewayPort: 18080}},
+		Limits:    dataplane.Limits{MaxRequestBodyBytes: 4 << 20}, Logging: dataplane.Logging{Level: "error"},
+		Ledger: dataplane.Ledger{Type: "Embedded"},
+		Providers: []dataplane.Provider{
+			{Name: "bench/openai", Type: "OpenAI", BaseURL: upstream + "/v1", Timeout: dataplane.Duration(time.Minute), Currency: "USD",
+				Models: []dataplane.Model{{Name: "gpt-4o-mini", Price: dataplane.Price{InputPerMillion: 150000, OutputPerMillion: 600000}}}},
+			{Name: "bench/anthropic", Type: "Anthropic", BaseURL: upstream + "/v1", Timeout: dataplane.Duration(time.Minute), Currency: "USD",
+				Models: []dataplane.Model{{Name: "claude-sonnet-4-5", Price: dataplane.Price{InputPerMillion: 3000000, OutputPerMillion: 15000000}}}},
+		},
+		Routes: []dataplane.Route{{Name: "bench/chat", Rules: []dataplane.Rule{
+			{Name: "gpt", Matches: []dataplane.Match{{Model: "gpt-*"}}, Backends: []dataplane.Backend{{Provider: "bench/openai", Weight: 1}}},
+			{Name: "claude", Matches: []dataplane.Match{{Model: "claude-*"}}, Backends: []dataplane.Backend{{Provider: "bench/anthropic", Weight: 1}}},
+		}}},
+		Tenants: []dataplane.Tenant{{Name: "bench/tenant", Keys: []dataplane.Key{{Name: "k", SHA256: hex.EncodeToString(sum[:])}}}},
+	}
+	data, err := dataplane.Encode(c)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "config.json")
+	return path, os.WriteFile(path, data, 0o600)
+}
+
+func startProcess(bin string, args ...string) (*process, error) {
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &process{cmd: cmd}
+	// The baseline prints its address; the proxy is told its own.
+	if filepath.Base(bin) == "baseline" {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if addr, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+				p.addr = addr
+				break
+			}
+		}
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		if p.addr == "" {
+			stopProcess(p)
+			return nil, fmt.Errorf("%s did not print its address", bin)
+		}
+	}
+	return p, nil
+}
+
+func stopProcess(p *process) {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+}
+
+func waitReady(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s never became ready", url)
+}
+
+// cpuTime reads a process's user+system CPU time from /proc (Linux).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func rssMB(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/1e6) }
+func us(d time.Duration) string { return fmt.Sprintf("%.0fus", float64(d)/1e3) }
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
