@@ -183,9 +183,28 @@ func TestOpenAIClientToEachProvider(t *testing.T) {
 			if acc.Choices[0].Message.Content != fakeprovider.Reply(6) || acc.Usage.CompletionTokens != 6 {
 				t.Fatalf("streamed %q usage %+v", acc.Choices[0].Message.Content, acc.Usage)
 			}
-			// The stream's cost arrives in trailers, read once the body is drained.
-			wantCost(t, resp.Trailer, price, provider.Usage{InputTokens: acc.Usage.PromptTokens,
-				CachedInputTokens: acc.Usage.PromptTokensDetails.CachedTokens, OutputTokens: acc.Usage.CompletionTokens})
+			// The stream's cost arrives in trailers, which exist once the body
+			// is read to its end (the SDK stops at [DONE]), so read a raw stream.
+			raw := post(t, h, "/v1/chat/completions", acmeKey, `{"model":"`+model+`","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"stream a story"}]}`)
+			events := readBody(t, raw)
+			var last struct {
+				Usage struct {
+					PromptTokens        int64 `json:"prompt_tokens"`
+					CompletionTokens    int64 `json:"completion_tokens"`
+					PromptTokensDetails struct {
+						CachedTokens int64 `json:"cached_tokens"`
+					} `json:"prompt_tokens_details"`
+				} `json:"usage"`
+			}
+			for _, line := range strings.Split(events, "\n") {
+				if data, ok := strings.CutPrefix(line, "data: "); ok && strings.Contains(data, `"usage":{`) {
+					if err := json.Unmarshal([]byte(data), &last); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			wantCost(t, raw.Trailer, price, provider.Usage{InputTokens: last.Usage.PromptTokens,
+				CachedInputTokens: last.Usage.PromptTokensDetails.CachedTokens, OutputTokens: last.Usage.CompletionTokens})
 		})
 	}
 }
@@ -221,6 +240,7 @@ func TestAnthropicClientToEachProvider(t *testing.T) {
 			if acc.Content[0].Text != fakeprovider.Reply(5) || acc.Usage.OutputTokens != 5 {
 				t.Fatalf("streamed %+v usage %+v", acc.Content, acc.Usage)
 			}
+			_, _ = io.Copy(io.Discard, resp.Body)
 			wantCost(t, resp.Trailer, price, provider.Usage{InputTokens: acc.Usage.InputTokens + acc.Usage.CacheReadInputTokens,
 				CachedInputTokens: acc.Usage.CacheReadInputTokens, OutputTokens: acc.Usage.OutputTokens})
 		})

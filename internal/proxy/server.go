@@ -390,7 +390,11 @@ func (s *Server) stream(w http.ResponseWriter, x *exchange, a *attempt, ticket T
 	h.Set("Trailer", strings.Join([]string{HeaderCost, HeaderCurrency, HeaderRemaining}, ", "))
 	x.status = http.StatusOK
 	w.WriteHeader(http.StatusOK)
-	usage, err := a.tr.Stream(sse.NewWriter(w), a.resp.Body)
+	// Events are flushed in the batches they arrived in: before every wait
+	// for upstream data, not after every event.
+	dst := sse.NewDeferredWriter(w)
+	usage, err := a.tr.Stream(dst, flushBeforeRead{a.resp.Body, dst})
+	_ = dst.Flush()
 	x.upstream = time.Since(a.sent)
 	if err != nil {
 		x.err = err.Error()
@@ -399,6 +403,20 @@ func (s *Server) stream(w http.ResponseWriter, x *exchange, a *attempt, ticket T
 	x.usage = usage
 	x.receipt = ticket.Settle(context.WithoutCancel(x.Request.Context()), *x.served, usage)
 	receiptHeaders(h, x.receipt)
+}
+
+// flushBeforeRead sends the client what it was written before blocking on
+// the upstream for more.
+type flushBeforeRead struct {
+	r   io.Reader
+	dst *sse.Writer
+}
+
+func (f flushBeforeRead) Read(p []byte) (int, error) {
+	if err := f.dst.Flush(); err != nil {
+		return 0, err
+	}
+	return f.r.Read(p)
 }
 
 func receiptHeaders(h http.Header, r Receipt) {

@@ -12,6 +12,8 @@ type Writer struct {
 	flush func() error
 	buf   []byte
 	err   error
+	// deferred writers flush only when asked, and pending says they owe one.
+	deferred, pending bool
 }
 
 // NewWriter returns a Writer on w. When w can flush (an
@@ -27,6 +29,26 @@ func NewWriter(w io.Writer) *Writer {
 		sw.flush = func() error { f.Flush(); return nil }
 	}
 	return sw
+}
+
+// NewDeferredWriter returns a Writer that flushes only on Flush, so that a
+// caller can flush once per batch of events that arrived together.
+func NewDeferredWriter(w io.Writer) *Writer {
+	sw := NewWriter(w)
+	sw.deferred = true
+	return sw
+}
+
+// Flush sends what was written since the last flush.
+func (w *Writer) Flush() error {
+	if w.err != nil || !w.pending || w.flush == nil {
+		return w.err
+	}
+	w.pending = false
+	if err := w.flush(); err != nil {
+		w.err = err
+	}
+	return w.err
 }
 
 // WriteRaw writes an event exactly as received, adding the blank line that
@@ -73,10 +95,9 @@ func (w *Writer) write(p []byte) error {
 		w.err = err
 		return err
 	}
-	if w.flush != nil {
-		if err := w.flush(); err != nil {
-			w.err = err
-		}
+	w.pending = true
+	if w.deferred {
+		return nil
 	}
-	return w.err
+	return w.Flush()
 }
