@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -448,6 +450,59 @@ func TestBadConfigKeepsServing(t *testing.T) {
 		t.Fatal("a config whose credentials are missing was loaded")
 	}
 }
+
+func TestUpstreamRejectsGatewayCredential(t *testing.T) {
+	h := start(t, fakeprovider.Options{OpenAIKey: "sk-a-different-key"})
+	resp := post(t, h, "/v1/chat/completions", acmeKey, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+	body := readBody(t, resp)
+	if resp.StatusCode != 502 || !strings.Contains(body, "upstream_auth_failed") || strings.Contains(body, fakeprovider.OpenAIKey) {
+		t.Fatalf("a provider 401 must be the gateway's 502: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestAccessLog: one line per request with tenant, route, model, provider,
+// tokens, cost and status; never the key, and the prompt only when asked.
+func TestAccessLog(t *testing.T) {
+	for _, logPrompts := range []bool{false, true} {
+		fake, err := fakeprovider.Start(fakeprovider.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs syncBuffer
+		p := proxy.New(proxy.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+		cfg := testConfig(fake.URL(), fake.URL())
+		cfg.Logging.LogPrompts = logPrompts
+		if err := p.Load(cfg, creds); err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(p)
+		h := &harness{fake: fake, proxy: p, url: srv.URL}
+		resp := post(t, h, "/v1/chat/completions", acmeKey, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"the secret plan"}]}`)
+		_ = readBody(t, resp)
+		srv.Close()
+		_ = fake.Close()
+		line := logs.String()
+		for _, want := range []string{`"tenant":"test/acme"`, `"route":"test/chat"`, `"model":"gpt-4o-mini"`, `"provider":"test/openai"`, `"status":200`, `"output_tokens":8`, `"cost":"0.00`, `"request_id":"req_`} {
+			if !strings.Contains(line, want) {
+				t.Errorf("access log lacks %s: %s", want, line)
+			}
+		}
+		if strings.Contains(line, acmeKey) || strings.Contains(line, fakeprovider.OpenAIKey) {
+			t.Errorf("a key in the access log: %s", line)
+		}
+		if strings.Contains(line, "the secret plan") != logPrompts {
+			t.Errorf("logPrompts=%v, but the prompt in the log is %v: %s", logPrompts, !logPrompts, line)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestNoProviderKeyLeaks(t *testing.T) {
 	h := start(t, fakeprovider.Options{})

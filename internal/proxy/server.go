@@ -134,6 +134,7 @@ type exchange struct {
 	receipt  Receipt
 	upstream time.Duration
 	err      string
+	prompt   string
 }
 
 // ServeHTTP runs a request through authentication, routing, admission,
@@ -177,6 +178,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.bufs.Put(body)
 	payload := body.Bytes()
+	if t.cfg.Logging.LogPrompts {
+		x.prompt = string(payload) // opted in by the ProxyConfig; off by default
+	}
 	if !isAPI {
 		ru := t.prompt(r)
 		if ru == nil {
@@ -348,6 +352,13 @@ func (s *Server) forward(w http.ResponseWriter, x *exchange, payload []byte, tic
 	defer a.resp.Body.Close()
 	c := a.b.candidate(x.Model)
 	x.served = &c
+	if a.resp.StatusCode == http.StatusUnauthorized {
+		// The provider refused the gateway's credential, not the client's key.
+		ticket.Release(context.WithoutCancel(ctx))
+		s.fail(w, x, &provider.Error{Status: http.StatusBadGateway, Code: "upstream_auth_failed",
+			Message: fmt.Sprintf("The upstream provider %s rejected the gateway's credentials; tell the gateway's operator.", c.Provider)})
+		return
+	}
 	if x.Stream && a.resp.StatusCode/100 == 2 {
 		s.stream(w, x, a, ticket)
 		return
@@ -466,6 +477,9 @@ func (s *Server) finish(x *exchange) {
 	}
 	if x.err != "" {
 		attrs = append(attrs, slog.String("error", x.err))
+	}
+	if x.prompt != "" {
+		attrs = append(attrs, slog.String("prompt", x.prompt))
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }

@@ -45,7 +45,12 @@ type process struct {
 	addr string
 }
 
-func (p *process) cpu() time.Duration { return cpuTime(p.cmd.Process.Pid) }
+func (p *process) cpu() time.Duration {
+	if p.cmd == nil {
+		return 0 // the upstream itself, called directly
+	}
+	return cpuTime(p.cmd.Process.Pid)
+}
 
 func run(scale float64) error {
 	dir, err := os.MkdirTemp("", "tollgate-bench")
@@ -78,6 +83,7 @@ func run(scale float64) error {
 	if err := waitReady("http://127.0.0.1:18081/readyz"); err != nil {
 		return err
 	}
+	idleRSS := rssMB(proxy.cmd.Process.Pid)
 	base, err := startProcess(filepath.Join(dir, "baseline"), "--upstream", fake.URL())
 	if err != nil {
 		return err
@@ -90,6 +96,7 @@ func run(scale float64) error {
 		name, model string
 		stream      bool
 	}
+	var added []string
 	for _, sc := range []scenario{
 		{"pass-through", "gpt-4o-mini", false},
 		{"pass-through stream", "gpt-4o-mini", true},
@@ -112,9 +119,18 @@ func run(scale float64) error {
 			if p.failed > 0 || b.failed > 0 {
 				return fmt.Errorf("%s: %d proxy and %d baseline requests failed", sc.name, p.failed, b.failed)
 			}
+			if conc == 1 {
+				d := load(&process{}, fake.URL()+basePathFor(sc.model, basePath), baseBody, 1, n)
+				added = append(added, fmt.Sprintf("%-34s proxy p99 %s - direct p99 %s = %s added (baseline adds %s)",
+					sc.name, ms(p.p99), ms(d.p99), ms(p.p99-d.p99), ms(b.p99-d.p99)))
+			}
 		}
 	}
-	fmt.Printf("proxy idle memory after the run: %d MB RSS (Go heap in use is lower)\n", rssMB(proxy.cmd.Process.Pid))
+	fmt.Println("\nlatency the proxy adds at concurrency 1 (against calling the fake upstream directly):")
+	for _, a := range added {
+		fmt.Println("  " + a)
+	}
+	fmt.Printf("\nproxy memory: %d MB RSS idle with its config loaded, %d MB RSS after the run\n", idleRSS, rssMB(proxy.cmd.Process.Pid))
 	return nil
 }
 
@@ -179,6 +195,14 @@ func once(c *http.Client, url, payload string) error {
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// basePathFor is the upstream path of a scenario when called directly.
+func basePathFor(model, basePath string) string {
+	if strings.HasPrefix(model, "claude") {
+		return "/v1/messages"
+	}
+	return basePath
 }
 
 func body(model string, stream bool) string {
