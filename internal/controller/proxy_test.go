@@ -34,7 +34,10 @@ func TestProxyProgramsGateway(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	source.Kube(pctx, cs, ns, "ai-gateway", srv, log)
 	beats := make(chan struct{})
-	go func() { source.Heartbeat(pctx, cs, ns, "ai-gateway", "proxy-0", srv.Hash, 200*time.Millisecond, log); close(beats) }()
+	go func() {
+		source.Heartbeat(pctx, cs, ns, "ai-gateway", "proxy-0", srv.Hash, 200*time.Millisecond, log)
+		close(beats)
+	}()
 
 	eventually(t, "the proxy serves the rendered config and the Gateway is Programmed", func() error {
 		cfg, err := proxyConfig(t, ns, "ai-gateway")
