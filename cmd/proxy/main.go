@@ -5,6 +5,8 @@
 package main
 
 import (
+	_ "time/tzdata" // budget windows need time zones even in a minimal image
+
 	"context"
 	"errors"
 	"flag"
@@ -25,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tollgate-dev/tollgate/internal/proxy"
+	"github.com/tollgate-dev/tollgate/internal/proxy/payment"
 	"github.com/tollgate-dev/tollgate/internal/proxy/source"
 )
 
@@ -44,7 +47,7 @@ func run() error {
 		adminAddr   = flag.String("admin-address", ":9901", "Address of the admin port: /healthz, /readyz, /metrics, /configz.")
 		listenAddr  = flag.String("listen-address", "", "Serve traffic here instead of on the config's listener ports (for one local proxy).")
 		holder      = flag.String("holder", "", "Name of this proxy in its heartbeat Lease (defaults to $POD_NAME, then the host name).")
-		_           = flag.String("ledger-dir", "/var/lib/tollgate", "Directory of the Embedded ledger file.")
+		ledgerDir   = flag.String("ledger-dir", "/var/lib/tollgate", "Directory of the Embedded ledger file.")
 		logLevel    = flag.String("log-level", "info", "Log level: debug, info, warn or error.")
 		gracePeriod = flag.Duration("shutdown-grace", 25*time.Second, "How long in-flight requests may take to finish on shutdown.")
 	)
@@ -60,7 +63,9 @@ func run() error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := proxy.New(proxy.Options{Logger: log, Metrics: proxy.NewMetrics(reg)})
+	enforcer := payment.New(payment.OpenLedger(*ledgerDir), nil, log)
+	defer func() { _ = enforcer.Close() }()
+	srv := proxy.New(proxy.Options{Logger: log, Metrics: proxy.NewMetrics(reg), Admitter: enforcer})
 
 	switch {
 	case *configPath != "":

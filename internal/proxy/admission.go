@@ -44,6 +44,12 @@ type Admitter interface {
 	Admit(ctx context.Context, x *Exchange) (Ticket, *Refusal)
 }
 
+// Configurer is an Admitter that takes each new config, and the credentials
+// it names, before the config serves; an error refuses the config.
+type Configurer interface {
+	Configure(cfg *dataplane.Config, creds map[string][]byte) error
+}
+
 // Ticket is an admitted request waiting to be settled.
 type Ticket interface {
 	// Settle commits the usage of the upstream that served the request.

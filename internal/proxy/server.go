@@ -99,6 +99,11 @@ func (s *Server) Load(cfg *dataplane.Config, creds map[string][]byte) error {
 		return err
 	}
 	t, err := compile(cfg, creds)
+	if err == nil {
+		if c, ok := s.admit.(Configurer); ok {
+			err = c.Configure(cfg, creds)
+		}
+	}
 	if err != nil {
 		s.metrics.reload(false)
 		return err

@@ -74,7 +74,7 @@ func run(scale float64) error {
 	if err != nil {
 		return err
 	}
-	proxy, err := startProcess(filepath.Join(dir, "proxy"), "--config", cfgPath, "--listen-address", "127.0.0.1:18080", "--admin-address", "127.0.0.1:18081", "--log-level", "error")
+	proxy, err := startProcess(filepath.Join(dir, "proxy"), "--config", cfgPath, "--listen-address", "127.0.0.1:18080", "--admin-address", "127.0.0.1:18081", "--log-level", "error", "--ledger-dir", dir)
 	if err != nil {
 		return err
 	}
