@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,45 +19,52 @@ import (
 // applyObjects server-side applies the rendered objects with one field owner
 // and deletes what this Gateway owned before but no longer wants.
 func applyObjects(ctx context.Context, c client.Client, namespace, gateway string, o render.Objects) error {
-	type item struct {
-		ac   runtime.ApplyConfiguration
-		name *string
-		list client.ObjectList
+	type kind struct {
+		list    client.ObjectList
+		applied []applied // nil entries are kinds not wanted now: all are pruned
 	}
-	items := []item{
-		{o.ServiceAccount, o.ServiceAccount.Name, &corev1.ServiceAccountList{}},
-		{o.Role, o.Role.Name, &rbacv1.RoleList{}},
-		{o.RoleBinding, o.RoleBinding.Name, &rbacv1.RoleBindingList{}},
-		{o.ConfigMap, o.ConfigMap.Name, &corev1.ConfigMapList{}},
-		{o.Secret, o.Secret.Name, &corev1.SecretList{}},
-		{nil, nil, &corev1.PersistentVolumeClaimList{}},
-		{nil, nil, &appsv1.DeploymentList{}},
-		{nil, nil, &corev1.ServiceList{}},
+	kinds := []kind{
+		{&corev1.ServiceAccountList{}, []applied{{o.ServiceAccount, o.ServiceAccount.Name}}},
+		{&rbacv1.RoleList{}, []applied{{o.Role, o.Role.Name}}},
+		{&rbacv1.RoleBindingList{}, []applied{{o.RoleBinding, o.RoleBinding.Name}}},
+		{&corev1.ConfigMapList{}, []applied{{o.ConfigMap, o.ConfigMap.Name}, {o.Usage, o.Usage.Name}}},
+		{&corev1.SecretList{}, []applied{{o.Secret, o.Secret.Name}}},
+		{&corev1.PersistentVolumeClaimList{}, nil},
+		{&appsv1.DeploymentList{}, nil},
+		{&corev1.ServiceList{}, nil},
 	}
 	if o.PVC != nil {
-		items[5] = item{o.PVC, o.PVC.Name, items[5].list}
+		kinds[5].applied = []applied{{o.PVC, o.PVC.Name}}
 	}
 	if o.Deployment != nil {
-		items[6] = item{o.Deployment, o.Deployment.Name, items[6].list}
+		kinds[6].applied = []applied{{o.Deployment, o.Deployment.Name}}
 	}
 	if o.Service != nil {
-		items[7] = item{o.Service, o.Service.Name, items[7].list}
+		kinds[7].applied = []applied{{o.Service, o.Service.Name}}
 	}
-	for _, it := range items {
-		if it.ac != nil {
-			if err := c.Apply(ctx, it.ac, FieldOwner, client.ForceOwnership); err != nil {
-				return fmt.Errorf("applying %s: %w", *it.name, err)
+	for _, k := range kinds {
+		var keep []string
+		for _, a := range k.applied {
+			if err := c.Apply(ctx, a.ac, FieldOwner, client.ForceOwnership); err != nil {
+				return fmt.Errorf("applying %s: %w", *a.name, err)
 			}
+			keep = append(keep, *a.name)
 		}
-		if err := prune(ctx, c, namespace, gateway, it.list, it.name); err != nil {
+		if err := prune(ctx, c, namespace, gateway, k.list, keep); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// applied is one rendered object and its name.
+type applied struct {
+	ac   runtime.ApplyConfiguration
+	name *string
+}
+
 // prune deletes the objects of one kind labelled for this Gateway, but keep.
-func prune(ctx context.Context, c client.Client, namespace, gateway string, list client.ObjectList, keep *string) error {
+func prune(ctx context.Context, c client.Client, namespace, gateway string, list client.ObjectList, keep []string) error {
 	if err := c.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels(render.Labels(gateway))); err != nil {
 		return err
 	}
@@ -66,7 +74,7 @@ func prune(ctx context.Context, c client.Client, namespace, gateway string, list
 	}
 	for _, obj := range objs {
 		o := obj.(client.Object)
-		if keep != nil && o.GetName() == *keep {
+		if slices.Contains(keep, o.GetName()) {
 			continue
 		}
 		if err := c.Delete(ctx, o, client.PropagationPolicy("Background")); err != nil && !apierrors.IsNotFound(err) {

@@ -33,6 +33,10 @@ const (
 
 	// ConfigKey is the ConfigMap key of the proxy config.
 	ConfigKey = "config.json"
+	// UsageKey is the usage ConfigMap key of the proxies' usage report.
+	UsageKey = "usage.json"
+	// LabelUsage marks usage ConfigMaps, which the manager reads into status.
+	LabelUsage = "tollgate.dev/usage"
 	// LabelHeartbeat marks a proxy's heartbeat Lease with its Gateway's name.
 	LabelHeartbeat = "tollgate.dev/gateway"
 	// AnnotationConfigHash is on the ConfigMap and on proxy heartbeat Leases.
@@ -59,10 +63,13 @@ type Input struct {
 // Objects are the rendered objects of one Gateway.
 type Objects struct {
 	ServiceAccount *corev1ac.ServiceAccountApplyConfiguration
-	Role           *rbacv1ac.RoleApplyConfiguration
-	RoleBinding    *rbacv1ac.RoleBindingApplyConfiguration
-	ConfigMap      *corev1ac.ConfigMapApplyConfiguration
-	Secret         *corev1ac.SecretApplyConfiguration
+	// Usage is the ConfigMap the proxies write their usage report into; the
+	// manager creates it and owns no data in it.
+	Usage       *corev1ac.ConfigMapApplyConfiguration
+	Role        *rbacv1ac.RoleApplyConfiguration
+	RoleBinding *rbacv1ac.RoleBindingApplyConfiguration
+	ConfigMap   *corev1ac.ConfigMapApplyConfiguration
+	Secret      *corev1ac.SecretApplyConfiguration
 	// Deployment, Service and PVC are nil when not wanted (External deployment, no storage).
 	Deployment *appsv1ac.DeploymentApplyConfiguration
 	Service    *corev1ac.ServiceApplyConfiguration
@@ -107,6 +114,10 @@ func Render(in Input) Objects {
 		WithAnnotations(map[string]string{AnnotationConfigHash: in.Config.Hash}).
 		WithData(map[string]string{ConfigKey: string(in.ConfigJSON)})
 
+	usageLabels := Labels(in.GatewayName)
+	usageLabels[LabelUsage] = "true"
+	o.Usage = corev1ac.ConfigMap(Name(in.GatewayName, "-usage"), ns).WithLabels(usageLabels).WithOwnerReferences(ref)
+
 	secretName := Name(in.GatewayName, "-credentials")
 	o.Secret = corev1ac.Secret(secretName, ns).WithLabels(labels).WithOwnerReferences(ref).
 		WithType(corev1.SecretTypeOpaque).WithData(maps.Clone(in.Credentials))
@@ -114,6 +125,7 @@ func Render(in Input) Objects {
 	// The proxy reads only its own config and credentials, and heartbeats Leases.
 	o.Role = rbacv1ac.Role(n, ns).WithLabels(labels).WithOwnerReferences(ref).WithRules(
 		rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("configmaps").WithResourceNames(n).WithVerbs("get", "list", "watch"),
+		rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("configmaps").WithResourceNames(Name(in.GatewayName, "-usage")).WithVerbs("get", "update", "patch"),
 		rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("secrets").WithResourceNames(secretName).WithVerbs("get", "list", "watch"),
 		rbacv1ac.PolicyRule().WithAPIGroups("coordination.k8s.io").WithResources("leases").WithVerbs("get", "create", "update"),
 	)

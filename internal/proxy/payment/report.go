@@ -1,0 +1,70 @@
+package payment
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
+	"github.com/tollgate-dev/tollgate/internal/ledger"
+)
+
+// Report reads every (policy, tenant) account of the config from the
+// ledger and summarises it per tenant and per policy.
+func (e *Enforcer) Report(ctx context.Context, gateway string) (*dataplane.UsageReport, error) {
+	st := e.state.Load()
+	if st == nil || e.ledger == nil {
+		return nil, nil
+	}
+	now := e.now()
+	r := &dataplane.UsageReport{Gateway: gateway, UpdatedAt: now.UTC(), Tenants: map[string]dataplane.TenantUsage{}, Policies: map[string][]dataplane.PolicySpend{}}
+	byPolicy := map[string]*policy{}
+	tenantsOf := map[string][]string{}
+	for tenant, ps := range st.tenants {
+		for _, p := range ps {
+			byPolicy[p.Name] = p
+			tenantsOf[p.Name] = append(tenantsOf[p.Name], tenant)
+		}
+	}
+	// Gateway and route policies keep counters for every tenant that calls.
+	for _, ps := range append(slices.Collect(maps.Values(st.routes)), st.gateway) {
+		for _, p := range ps {
+			if _, done := byPolicy[p.Name]; !done {
+				byPolicy[p.Name] = p
+				tenantsOf[p.Name] = slices.Collect(maps.Keys(st.credits))
+			}
+		}
+	}
+	for name, p := range byPolicy {
+		for _, tenant := range tenantsOf[name] {
+			for _, h := range p.holds(tenant, 0) {
+				s, err := e.ledger.Balance(ctx, h.Account, now)
+				if err != nil {
+					return nil, err
+				}
+				r.Policies[name] = append(r.Policies[name], dataplane.PolicySpend{Tenant: tenant, Spent: s.Spent, Remaining: s.Remaining, Requests: s.Usage.Requests})
+				tu, seen := r.Tenants[tenant]
+				// A prepaid balance is what a tenant watches; else its tightest budget.
+				prepaid := h.Account.Kind == ledger.Prepaid
+				if !seen || prepaid || (tu.WindowStart != nil && s.Remaining < tu.Remaining) {
+					tu = dataplane.TenantUsage{Currency: p.Currency, Spent: s.Spent, Remaining: s.Remaining, Requests: s.Usage.Requests,
+						InputTokens: s.Usage.InputTokens, OutputTokens: s.Usage.OutputTokens}
+					if !prepaid {
+						start := s.WindowStart.UTC()
+						tu.WindowStart = &start
+					}
+					r.Tenants[tenant] = tu
+				}
+			}
+		}
+	}
+	for name, spends := range r.Policies {
+		slices.SortFunc(spends, func(a, b dataplane.PolicySpend) int {
+			return cmp.Or(cmp.Compare(b.Spent, a.Spent), cmp.Compare(a.Tenant, b.Tenant))
+		})
+		spends = slices.CompactFunc(spends, func(a, b dataplane.PolicySpend) bool { return a.Tenant == b.Tenant })
+		r.Policies[name] = spends[:min(len(spends), dataplane.TopTenants)]
+	}
+	return r, nil
+}
