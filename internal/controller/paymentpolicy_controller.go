@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,7 +21,10 @@ import (
 )
 
 // PaymentPolicyReconciler reports whether a policy is accepted, resolves and is enforced.
-type PaymentPolicyReconciler struct{ client.Client }
+type PaymentPolicyReconciler struct {
+	client.Client
+	usage throttle
+}
 
 // Reconcile writes a PaymentPolicy's conditions, ancestors and tenant count.
 func (r *PaymentPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -61,10 +65,20 @@ func (r *PaymentPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	st.Conditions = mergeConditions(p.Status.Conditions, conds, now)
 	st.TenantCount = int32(len(translate.PolicyTenants(p, in.Tenants)))
 	st.ObservedGeneration = p.Generation
-	// Top tenants are written by the usage reporter under its own field manager.
-	old := p.Status
-	old.TopTenants, st.TopTenants = nil, nil
-	return ctrl.Result{}, applyStatus(ctx, r.Client, p, old, st)
+	reports, err := usageReports(ctx, r.Client)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var requeue time.Duration
+	if top := topTenants(reports, key(p.Namespace, p.Name)); top != nil && !equality.Semantic.DeepEqual(top, p.Status.TopTenants) {
+		ok, wait := r.usage.allow(req.NamespacedName, now)
+		if ok {
+			st.TopTenants = top
+			r.usage.wrote(req.NamespacedName, now)
+		}
+		requeue = wait
+	}
+	return ctrl.Result{RequeueAfter: requeue}, applyStatus(ctx, r.Client, p, p.Status, st)
 }
 
 // inputs reads the policy's namespace and the Tollgate Gateways it reaches:
@@ -173,6 +187,9 @@ func (r *PaymentPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsOf(ctx, r.Client, &v1.PaymentPolicyList{}, client.MatchingFields{indexPolicySecret: key(o.GetNamespace(), o.GetName())})
+		})).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return objectsInReport(o, true)
 		})).
 		Complete(r)
 }

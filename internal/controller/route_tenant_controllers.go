@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -96,6 +97,7 @@ func (r *AIRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 type TenantReconciler struct {
 	client.Client
 	Events recorder.EventRecorder
+	usage  throttle
 }
 
 // KeyPrefix starts every generated tenant key, so that leaked keys are recognisable.
@@ -125,13 +127,35 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	for i := range routes.Items {
 		byName[key(t.Namespace, routes.Items[i].Name)] = &routes.Items[i]
 	}
+	now := time.Now()
 	st := translate.TenantStatus(t, secrets, byName)
-	st.Conditions = mergeConditions(t.Status.Conditions, st.Conditions, time.Now())
+	st.Conditions = mergeConditions(t.Status.Conditions, st.Conditions, now)
 	st.ObservedGeneration = t.Generation
-	// Usage is written by the usage reporter under its own field manager.
-	old := t.Status
-	old.Usage = nil
-	return ctrl.Result{}, applyStatus(ctx, r.Client, t, old, st)
+	reports, err := usageReports(ctx, r.Client)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	st.Usage = t.Status.Usage
+	var requeue time.Duration
+	if u := tenantUsage(reports, key(t.Namespace, t.Name)); u != nil && !sameUsage(u, t.Status.Usage) {
+		ok, wait := r.usage.allow(req.NamespacedName, now)
+		if ok {
+			st.Usage = u
+			r.usage.wrote(req.NamespacedName, now)
+		}
+		requeue = wait
+	}
+	return ctrl.Result{RequeueAfter: requeue}, applyStatus(ctx, r.Client, t, t.Status, st)
+}
+
+// sameUsage compares usage figures, not when they were read.
+func sameUsage(a, b *v1.TenantUsage) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.UpdatedAt, y.UpdatedAt = nil, nil
+	return equality.Semantic.DeepEqual(x, y)
 }
 
 // ensureKey returns the key's Secret, generating it (owned by the Tenant)
@@ -172,6 +196,9 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		})).
 		Watches(&v1.AIRoute{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return requestsOf(ctx, r.Client, &v1.TenantList{}, client.MatchingFields{indexTenantRoute: key(o.GetNamespace(), o.GetName())})
+		})).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return objectsInReport(o, false)
 		})).
 		Complete(r)
 }

@@ -1,0 +1,112 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
+	"github.com/tollgate-dev/tollgate/internal/fakeprovider"
+	"github.com/tollgate-dev/tollgate/internal/proxy"
+	"github.com/tollgate-dev/tollgate/internal/proxy/payment"
+	"github.com/tollgate-dev/tollgate/internal/proxy/source"
+)
+
+// TestUsageInStatus: traffic through a proxy under the sample prepaid plan
+// shows up in Tenant.status.usage and the policy's top tenants, and the
+// tenant that spent its credit gets the declared 402.
+func TestUsageInStatus(t *testing.T) {
+	ns := applySamples(t)
+	fake, err := fakeprovider.Start(fakeprovider.Options{ReplyWords: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	// Point the sample provider at the fake.
+	mp, _ := get(t, ns, "openai", &v1.ModelProvider{})
+	mp.Spec.BaseURL = fake.URL() + "/v1"
+	if err := k8s.Update(ctx, mp); err != nil {
+		t.Fatal(err)
+	}
+	creds, _ := get(t, ns, "openai-credentials", &corev1.Secret{})
+	creds.Data = map[string][]byte{"api-key": []byte(fakeprovider.OpenAIKey)}
+	if err := k8s.Update(ctx, creds); err != nil {
+		t.Fatal(err)
+	}
+
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	enforcer := payment.New(payment.OpenLedger(t.TempDir()), nil, log)
+	defer enforcer.Close()
+	srv := proxy.New(proxy.Options{Admitter: enforcer, Logger: log})
+	pctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	source.Kube(pctx, cs, ns, "ai-gateway", srv, log)
+	go source.Usage(pctx, cs, ns, "ai-gateway", func(c context.Context) (*dataplane.UsageReport, error) { return enforcer.Report(c, ns+"/ai-gateway") }, 200*time.Millisecond, log)
+	front := httptest.NewServer(srv)
+	defer front.Close()
+
+	eventually(t, "the proxy serves the fake provider", func() error {
+		c := srv.Config()
+		if c == nil || len(c.Providers) == 0 || !strings.HasPrefix(c.Providers[0].BaseURL, fake.URL()) {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	keySecret, _ := get(t, ns, "acme-api-key", &corev1.Secret{})
+	apiKey := string(keySecret.Data["api-key"])
+	// acme's sample credit is 0.01 USD: at gpt-4o-mini prices plus 20% it runs out within a few hundred requests.
+	var served, refused int
+	for range 400 {
+		req, _ := http.NewRequest(http.MethodPost, front.URL+"/v1/chat/completions", strings.NewReader(
+			`{"model":"gpt-4o-mini","max_tokens":2000,"messages":[{"role":"user","content":"`+strings.Repeat("toll ", 400)+`"}]}`))
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 402 {
+			if !strings.Contains(string(body), `"code":"credits_exhausted"`) || !strings.Contains(string(body), "https://billing.example.com/top-up") {
+				t.Fatalf("not the declared 402: %s", body)
+			}
+			refused++
+			break
+		}
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		served++
+	}
+	if served == 0 || refused == 0 {
+		t.Fatalf("served %d, refused %d: the sample credit should run out", served, refused)
+	}
+	eventually(t, "usage in Tenant and PaymentPolicy status", func() error {
+		tn, _ := get(t, ns, "acme", &v1.Tenant{})
+		u := tn.Status.Usage
+		if u == nil || u.Requests != int64(served) || u.Currency != "USD" || u.Spent == "0.00" || u.UpdatedAt == nil {
+			return fmt.Errorf("tenant usage %+v, want %d requests", u, served)
+		}
+		pp, _ := get(t, ns, "prepaid-plan", &v1.PaymentPolicy{})
+		if len(pp.Status.TopTenants) == 0 || pp.Status.TopTenants[0].Tenant != "acme" || pp.Status.TopTenants[0].Requests != int64(served) {
+			return fmt.Errorf("top tenants %+v", pp.Status.TopTenants)
+		}
+		return nil
+	})
+	tn, _ := get(t, ns, "acme", &v1.Tenant{})
+	t.Logf("acme after %d requests and a 402: spent %s, remaining %s %s", served, tn.Status.Usage.Spent, tn.Status.Usage.Remaining, tn.Status.Usage.Currency)
+}
