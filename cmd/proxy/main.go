@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
 	"github.com/tollgate-dev/tollgate/internal/proxy"
 	"github.com/tollgate-dev/tollgate/internal/proxy/payment"
 	"github.com/tollgate-dev/tollgate/internal/proxy/source"
@@ -83,6 +84,7 @@ func run() error {
 		}
 		source.Kube(ctx, cs, ns, name, srv, log)
 		go source.Heartbeat(ctx, cs, ns, name, holderName(*holder), srv.Hash, 10*time.Second, log)
+		go source.Usage(ctx, cs, ns, name, func(c context.Context) (*dataplane.UsageReport, error) { return enforcer.Report(c, *gateway) }, 10*time.Second, log)
 	default:
 		return errors.New("either --config (standalone) or --gateway namespace/name is required")
 	}

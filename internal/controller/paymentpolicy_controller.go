@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,16 +15,21 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
 	"github.com/tollgate-dev/tollgate/internal/translate"
 )
 
 // PaymentPolicyReconciler reports whether a policy is accepted, resolves and is enforced.
 type PaymentPolicyReconciler struct {
 	client.Client
-	usage throttle
+	Events recorder.EventRecorder
+	usage  throttle
+	// warned remembers the soft limits already announced, per policy and tenant.
+	warned sync.Map
 }
 
 // Reconcile writes a PaymentPolicy's conditions, ancestors and tenant count.
@@ -69,6 +75,7 @@ func (r *PaymentPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	r.softLimitEvents(p, reports)
 	var requeue time.Duration
 	if top := topTenants(reports, key(p.Namespace, p.Name)); top != nil && !equality.Semantic.DeepEqual(top, p.Status.TopTenants) {
 		ok, wait := r.usage.allow(req.NamespacedName, now)
@@ -192,4 +199,24 @@ func (r *PaymentPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return objectsInReport(o, true)
 		})).
 		Complete(r)
+}
+
+// softLimitEvents records a Warning event the first time a tenant crosses a
+// soft limit of the policy (and again for each higher limit).
+func (r *PaymentPolicyReconciler) softLimitEvents(p *v1.PaymentPolicy, reports []*dataplane.UsageReport) {
+	name := key(p.Namespace, p.Name)
+	for _, rep := range reports {
+		for _, sl := range rep.SoftLimits {
+			if sl.Policy != name {
+				continue
+			}
+			k := name + "|" + sl.Tenant
+			if prev, ok := r.warned.Load(k); ok && prev.(int32) >= sl.Percent {
+				continue
+			}
+			r.warned.Store(k, sl.Percent)
+			r.Events.Eventf(p, nil, corev1.EventTypeWarning, "SoftLimitCrossed", "Meter",
+				"Tenant %s has spent %d%% of what policy %s allows.", sl.Tenant, sl.Percent, p.Name)
+		}
+	}
 }

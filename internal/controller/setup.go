@@ -42,7 +42,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		&ModelProviderReconciler{Client: c, Events: events},
 		&AIRouteReconciler{Client: c},
 		&TenantReconciler{Client: c, Events: events},
-		&PaymentPolicyReconciler{Client: c},
+		&PaymentPolicyReconciler{Client: c, Events: events},
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return err

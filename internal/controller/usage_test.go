@@ -107,6 +107,8 @@ func TestUsageInStatus(t *testing.T) {
 		}
 		return nil
 	})
+	// The sample plan warns at 80% and 95%: spending the credit crossed both.
+	eventually(t, "a soft limit Event", func() error { return hasEvent(ns, "prepaid-plan", "SoftLimitCrossed") })
 	tn, _ := get(t, ns, "acme", &v1.Tenant{})
 	t.Logf("acme after %d requests and a 402: spent %s, remaining %s %s", served, tn.Status.Usage.Spent, tn.Status.Usage.Remaining, tn.Status.Usage.Currency)
 }

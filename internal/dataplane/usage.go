@@ -14,6 +14,15 @@ type UsageReport struct {
 	UpdatedAt time.Time                `json:"updatedAt"`
 	Tenants   map[string]TenantUsage   `json:"tenants,omitempty"`
 	Policies  map[string][]PolicySpend `json:"policies,omitempty"`
+	// SoftLimits are the highest soft limits that tenants crossed, per policy.
+	SoftLimits []SoftLimit `json:"softLimits,omitempty"`
+}
+
+// SoftLimit says that a tenant spent at least Percent of what a policy allows.
+type SoftLimit struct {
+	Policy  string `json:"policy"`
+	Tenant  string `json:"tenant"`
+	Percent int32  `json:"percent"`
 }
 
 // TenantUsage is one tenant's spend: its prepaid balance when it has one,

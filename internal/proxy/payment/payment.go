@@ -366,19 +366,12 @@ func (t *ticket) softLimits(ctx context.Context, now time.Time) {
 		}
 		for _, h := range p.holds(t.x.Tenant, 0) {
 			s, err := t.e.ledger.Balance(ctx, h.Account, now)
-			total := s.Spent + s.Held + max(s.Remaining, 0)
-			if err != nil || total <= 0 {
+			if err != nil {
 				continue
 			}
-			used := money.MulDivCeil(int64(s.Spent), 100, int64(total))
-			crossed := int32(0)
-			for _, l := range p.SoftLimits {
-				if used >= int64(l) {
-					crossed = l
-				}
-			}
-			if crossed > 0 {
-				t.header.Add(HeaderWarning, fmt.Sprintf("%d%% of %s under policy %s is spent", crossed, kindName(h.Account.Kind), p.Name))
+			pct := crossed(p.SoftLimits, s)
+			if pct > 0 {
+				t.header.Add(HeaderWarning, fmt.Sprintf("%d%% of %s under policy %s is spent", pct, kindName(h.Account.Kind), p.Name))
 			}
 		}
 	}

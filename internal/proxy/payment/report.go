@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/dataplane"
 	"github.com/tollgate-dev/tollgate/internal/ledger"
+	"github.com/tollgate-dev/tollgate/internal/money"
 )
 
 // Report reads every (policy, tenant) account of the config from the
@@ -44,6 +45,9 @@ func (e *Enforcer) Report(ctx context.Context, gateway string) (*dataplane.Usage
 					return nil, err
 				}
 				r.Policies[name] = append(r.Policies[name], dataplane.PolicySpend{Tenant: tenant, Spent: s.Spent, Remaining: s.Remaining, Requests: s.Usage.Requests})
+				if pct := crossed(p.SoftLimits, s); pct > 0 {
+					r.SoftLimits = append(r.SoftLimits, dataplane.SoftLimit{Policy: name, Tenant: tenant, Percent: pct})
+				}
 				tu, seen := r.Tenants[tenant]
 				// A prepaid balance is what a tenant watches; else its tightest budget.
 				prepaid := h.Account.Kind == ledger.Prepaid
@@ -59,6 +63,9 @@ func (e *Enforcer) Report(ctx context.Context, gateway string) (*dataplane.Usage
 			}
 		}
 	}
+	slices.SortFunc(r.SoftLimits, func(a, b dataplane.SoftLimit) int {
+		return cmp.Or(cmp.Compare(a.Policy, b.Policy), cmp.Compare(a.Tenant, b.Tenant))
+	})
 	for name, spends := range r.Policies {
 		slices.SortFunc(spends, func(a, b dataplane.PolicySpend) int {
 			return cmp.Or(cmp.Compare(b.Spent, a.Spent), cmp.Compare(a.Tenant, b.Tenant))
@@ -67,4 +74,21 @@ func (e *Enforcer) Report(ctx context.Context, gateway string) (*dataplane.Usage
 		r.Policies[name] = spends[:min(len(spends), dataplane.TopTenants)]
 	}
 	return r, nil
+}
+
+// crossed is the highest soft limit, in percent, that an account's spend
+// reached: of its budget, or of its prepaid grants.
+func crossed(limits []int32, s ledger.Snapshot) int32 {
+	total := s.Spent + s.Held + max(s.Remaining, 0)
+	if len(limits) == 0 || total <= 0 {
+		return 0
+	}
+	used := money.MulDivCeil(int64(s.Spent), 100, int64(total))
+	var out int32
+	for _, l := range limits {
+		if used >= int64(l) && l > out {
+			out = l
+		}
+	}
+	return out
 }
