@@ -27,6 +27,9 @@ type Exchange struct {
 	PromptTokens int64
 	MaxTokens    int64
 	Stream       bool
+	// Header is set on the response before it starts, by admission (for
+	// example a payment receipt), so that streams carry it too.
+	Header http.Header
 }
 
 // Candidate is an upstream that may serve a request.

@@ -216,7 +216,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.Candidates = candidates(x.rule, x.Model)
+	x.Header = http.Header{}
 	ticket, refusal := s.admit.Admit(r.Context(), &x.Exchange)
+	for k, v := range x.Header {
+		w.Header()[k] = v
+	}
 	if refusal != nil {
 		s.refuse(w, x, refusal)
 		return

@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/internal/proxy"
 	"github.com/tollgate-dev/tollgate/internal/proxy/provider"
+	"github.com/tollgate-dev/tollgate/internal/proxy/x402"
 )
 
 // Headers the enforcer adds.
@@ -69,6 +70,7 @@ func (e *Enforcer) Close() error {
 func (e *Enforcer) Ledger() ledger.Ledger { return e.ledger }
 
 type state struct {
+	tokens  map[string]string // facilitator bearer tokens, by policy
 	gateway []*policy
 	routes  map[string][]*policy
 	tenants map[string][]*policy
@@ -92,9 +94,12 @@ func (e *Enforcer) Configure(cfg *dataplane.Config, creds map[string][]byte) err
 	} else if cfg.Ledger.Type != e.kind {
 		e.log.Warn("The config asks for another ledger type; restart the proxy to switch", "serving", e.kind, "wanted", cfg.Ledger.Type)
 	}
-	st := &state{routes: map[string][]*policy{}, tenants: map[string][]*policy{}, credits: map[string][]dataplane.Credit{}}
+	st := &state{tokens: map[string]string{}, routes: map[string][]*policy{}, tenants: map[string][]*policy{}, credits: map[string][]dataplane.Credit{}}
 	for _, p := range cfg.Policies {
 		cp := &policy{Policy: p}
+		if x := p.Refusal.X402; x != nil && x.FacilitatorTokenKey != "" {
+			st.tokens[p.Name] = string(creds[x.FacilitatorTokenKey])
+		}
 		if b := p.Budget; b != nil {
 			if b.Calendar != "" {
 				loc, err := time.LoadLocation(cmp.Or(b.Timezone, "UTC"))
@@ -184,8 +189,35 @@ func (e *Enforcer) Admit(ctx context.Context, x *proxy.Exchange) (proxy.Ticket, 
 	}
 	now := e.now()
 	t := &ticket{e: e, x: x, policies: ps, header: http.Header{}}
+	// x402: a pay-per-request policy is paid by the request itself; a
+	// payment under a prepaid policy tops up the tenant's credits first.
+	payment := x.Request.Header.Get(x402.HeaderPaymentSignature)
+	var paid []*policy
+	for _, p := range ps {
+		if p.Mode == "DryRun" || p.Refusal.X402 == nil || (p.PayPerRequest == 0 && (!p.Prepaid || payment == "")) {
+			continue
+		}
+		if payment == "" {
+			return nil, e.x402Refusal(x, p, 0, offer(p, x), "payment required", time.Time{})
+		}
+		amount, settled, ref := e.pay(ctx, p, x, payment)
+		if ref != nil {
+			return nil, ref
+		}
+		if p.PayPerRequest > 0 {
+			paid = append(paid, p)
+			continue
+		}
+		if err := e.topUp(ctx, p, x, amount, settled, now); err != nil {
+			return e.ledgerDown(t, ps, err)
+		}
+		break // one payment pays once
+	}
 	var reserve, check, dry []hold
 	for _, p := range ps {
+		if slices.Contains(paid, p) {
+			continue // paid in full by this request's payment
+		}
 		hs := p.holds(x.Tenant, p.estimate(x))
 		switch {
 		case p.Mode == "DryRun":
@@ -209,7 +241,7 @@ func (e *Enforcer) Admit(ctx context.Context, x *proxy.Exchange) (proxy.Ticket, 
 		}
 		if !d.Admitted {
 			h := reserve[d.Refused]
-			return nil, e.refusal(x, h.policy, d.Remaining[d.Refused], h.Amount, d.ResetAt, now)
+			return nil, e.x402Refusal(x, h.policy, d.Remaining[d.Refused], h.Amount, "insufficient balance", d.ResetAt)
 		}
 		t.reserved, t.remaining = reserve, d.Remaining
 	}
@@ -220,7 +252,7 @@ func (e *Enforcer) Admit(ctx context.Context, x *proxy.Exchange) (proxy.Ticket, 
 		}
 		if s.Remaining <= 0 {
 			t.Release(ctx)
-			return nil, e.refusal(x, h.policy, s.Remaining, h.Amount, resetAt(h, s, now), now)
+			return nil, e.x402Refusal(x, h.policy, s.Remaining, h.Amount, "insufficient balance", resetAt(h, s, now))
 		}
 	}
 	for _, h := range dry {
@@ -229,6 +261,13 @@ func (e *Enforcer) Admit(ctx context.Context, x *proxy.Exchange) (proxy.Ticket, 
 		}
 	}
 	return t, nil
+}
+
+// x402Refusal is the declared 402, with PAYMENT-REQUIRED when the policy declares x402.
+func (e *Enforcer) x402Refusal(x *proxy.Exchange, p *policy, balance, estimate money.Micros, reason string, reset time.Time) *proxy.Refusal {
+	ref := e.refusal(x, p, balance, estimate, reset, e.now())
+	paymentRequired(ref.Header, p, x, reason)
+	return ref
 }
 
 // resetAt is when a budget frees spend again, for Retry-After.

@@ -9,10 +9,13 @@
 //	h, _ := x402.EncodeHeader(x402.NewPaymentRequired(msg, resource, reqs))
 //	// 402 with PAYMENT-REQUIRED: h
 //	payload, req, err := x402.ParsePayment(r.Header.Get(x402.HeaderPaymentSignature), reqs)
-//	// err: 400 with err.Error()
-//	_, err = facilitator.Verify(ctx, payload, req)   // ErrPaymentRejected: 402 again
-//	settled, err := facilitator.Settle(ctx, payload, req) // ErrFacilitator: 502/503
-//	// serve, with PAYMENT-RESPONSE: EncodeHeader(settled)
+//	// err (*InvalidPaymentError): 400 with err.Error()
+//	_, err = facilitator.Verify(ctx, payload, req)
+//	settled, err := facilitator.Settle(ctx, payload, req)
+//	// err: *RejectedError (ErrPaymentRejected) is 402 again, with the failed
+//	// settlement in PAYMENT-RESPONSE; *FacilitatorError (ErrFacilitator) is
+//	// 502 or 503. Both have HTTPStatus().
+//	// Success: serve, with PAYMENT-RESPONSE: EncodeHeader(settled).
 //
 // The package has no Kubernetes imports and does no logging.
 package x402
