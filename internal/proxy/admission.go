@@ -11,12 +11,17 @@ import (
 
 // Exchange is one authenticated, routed request, as admission sees it.
 type Exchange struct {
+	// RequestID names the request in logs and headers; a client may choose it.
 	RequestID string
-	Request   *http.Request
-	API       provider.API
-	Tenant    string
-	Route     string
-	Rule      string
+	// LedgerID is the request's idempotency key in the ledger. The proxy
+	// makes it, never the client: a client-chosen key could replay an
+	// earlier admission and be served for free.
+	LedgerID string
+	Request  *http.Request
+	API      provider.API
+	Tenant   string
+	Route    string
+	Rule     string
 	// Model is the model the client asked for.
 	Model string
 	// Candidates are the upstream models the rule may send the request to,

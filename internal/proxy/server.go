@@ -147,6 +147,7 @@ type exchange struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{start: time.Now(), api: provider.OpenAIChat}
 	x.RequestID = requestID(r)
+	x.LedgerID = newID()
 	x.Request = r
 	w.Header().Set(HeaderRequestID, x.RequestID)
 	defer s.finish(x)
@@ -326,6 +327,11 @@ func requestID(r *http.Request) string {
 	if id := r.Header.Get(HeaderRequestID); id != "" && len(id) <= 128 && printable(id) {
 		return id
 	}
+	return newID()
+}
+
+// newID is a random request id.
+func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return "req_" + hex.EncodeToString(b[:])

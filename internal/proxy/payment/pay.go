@@ -87,7 +87,7 @@ func (e *Enforcer) pay(ctx context.Context, p *policy, x *proxy.Exchange, header
 func (e *Enforcer) topUp(ctx context.Context, p *policy, x *proxy.Exchange, amount money.Micros, settled x402.SettleResponse, now time.Time) error {
 	id := "x402:" + settled.Network + ":" + settled.Transaction
 	if settled.Transaction == "" {
-		id = "x402:request:" + x.RequestID
+		id = "x402:request:" + x.LedgerID
 	}
 	return e.ledger.Grant(ctx, creditsAccount(x.Tenant, p.Currency).Key, ledger.Grant{ID: id, Amount: amount}, now)
 }

@@ -235,7 +235,7 @@ func (e *Enforcer) Admit(ctx context.Context, x *proxy.Exchange) (proxy.Ticket, 
 	}
 
 	if len(reserve) > 0 {
-		d, err := e.ledger.Reserve(ctx, x.RequestID, ledgerHolds(reserve), now)
+		d, err := e.ledger.Reserve(ctx, x.LedgerID, ledgerHolds(reserve), now)
 		if err != nil {
 			return e.ledgerDown(t, ps, err)
 		}
@@ -357,7 +357,7 @@ func (t *ticket) Settle(ctx context.Context, served proxy.Candidate, u provider.
 		for i, h := range t.reserved {
 			actual[i] = h.policy.cost(served, u)
 		}
-		if err := t.e.ledger.Settle(ctx, t.x.RequestID, actual, lu, now); err != nil {
+		if err := t.e.ledger.Settle(ctx, t.x.LedgerID, actual, lu, now); err != nil {
 			t.e.log.Error("Failed to settle", "request_id", t.x.RequestID, "error", err)
 		}
 		for i, h := range t.reserved {
@@ -379,7 +379,7 @@ func (t *ticket) Settle(ctx context.Context, served proxy.Candidate, u provider.
 		for i, h := range charges {
 			hs[i] = ledger.Hold{Account: h.Account, Amount: h.policy.cost(served, u)}
 		}
-		if err := t.e.ledger.Charge(ctx, t.x.RequestID, hs, lu, now); err != nil {
+		if err := t.e.ledger.Charge(ctx, t.x.LedgerID, hs, lu, now); err != nil {
 			t.e.log.Error("Failed to charge", "request_id", t.x.RequestID, "error", err)
 		}
 	}
@@ -392,7 +392,7 @@ func (t *ticket) Release(ctx context.Context) {
 	if len(t.reserved) == 0 {
 		return
 	}
-	if err := t.e.ledger.Release(ctx, t.x.RequestID); err != nil {
+	if err := t.e.ledger.Release(ctx, t.x.LedgerID); err != nil {
 		t.e.log.Error("Failed to release", "request_id", t.x.RequestID, "error", err)
 	}
 }

@@ -388,3 +388,37 @@ func TestSoftLimitWarning(t *testing.T) {
 		t.Fatal("no soft limit warning while spending most of the balance")
 	}
 }
+
+// TestClientRequestIDIsNotALedgerKey: a client that sends the same
+// X-Request-Id on every request is still charged for each of them.
+func TestClientRequestIDIsNotALedgerKey(t *testing.T) {
+	f := fake(t, 10)
+	open, led := embedded(t)
+	balance := 3 * estimate()
+	g := start(t, f, open, config(f.URL(), []dataplane.Credit{{ID: "c", Amount: balance}}, led, prepaid("t/plan")), nil)
+	served := 0
+	for range 10 {
+		req, _ := http.NewRequest(http.MethodPost, g.url+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o","max_tokens":10,"messages":[{"role":"user","content":"write about tolls"}]}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set(proxy.HeaderRequestID, "same-id-every-time")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get(proxy.HeaderRequestID) != "same-id-every-time" {
+			t.Fatalf("the client's request id is not echoed: %q", resp.Header.Get(proxy.HeaderRequestID))
+		}
+		if resp.StatusCode == 200 {
+			served++
+		}
+	}
+	snap, err := g.enforcer.Ledger().Balance(context.Background(), ledger.Account{Key: "credits|t/acme|USD", Kind: ledger.Prepaid}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if served > 3 || snap.Usage.Requests != int64(served) || snap.Spent > balance {
+		t.Fatalf("served %d on a balance for 3; the ledger counted %d requests and %s spent", served, snap.Usage.Requests, snap.Spent)
+	}
+}
