@@ -106,11 +106,13 @@ func testReserveIdempotent(t *testing.T, l Ledger) {
 	wantAdmitted(t, again, units(7))
 	wantBalance(t, l, p, t0, 0, units(3), units(7))
 
-	// A refusal is remembered too, even once the money is there.
+	// A refusal holds nothing and is not recorded: once the money is there,
+	// a retry is admitted.
 	wantRefused(t, reserve(t, l, "no", t0, hold(p, units(8))), 0, units(7))
+	wantBalance(t, l, p, t0, 0, units(3), units(7))
 	grant(t, l, p.Key, Grant{ID: "top-up", Amount: units(10)}, t0)
-	wantRefused(t, reserve(t, l, "no", t0, hold(p, units(8))), 0, units(7))
-	wantBalance(t, l, p, t0, 0, units(3), units(17))
+	wantAdmitted(t, reserve(t, l, "no", t0, hold(p, units(8))), units(9))
+	wantBalance(t, l, p, t0, 0, units(11), units(9))
 }
 
 func testSettleIdempotent(t *testing.T, l Ledger) {
@@ -137,7 +139,7 @@ func testSettleErrors(t *testing.T, l Ledger) {
 	wantErr(t, l.Settle(ctx, "never", []money.Micros{1}, Usage{}, t0), ErrUnknownReservation)
 
 	wantRefused(t, reserve(t, l, "refused", t0, hold(a, units(2))), 0, units(1))
-	wantErr(t, l.Settle(ctx, "refused", []money.Micros{1}, Usage{}, t0), ErrNotAdmitted)
+	wantErr(t, l.Settle(ctx, "refused", []money.Micros{1}, Usage{}, t0), ErrUnknownReservation)
 
 	reserve(t, l, "released", t0, hold(a, units(1)))
 	if err := l.Release(ctx, "released"); err != nil {

@@ -85,7 +85,23 @@ func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now tim
 		return Decision{}, err
 	}
 	var dec Decision
-	err := e.update(ctx, func(tx *bolt.Tx) error {
+	// A refusal holds nothing and is not recorded (a retry decides anew), so
+	// decide in a read-only transaction first: refusing costs no write and no fsync.
+	refused := false
+	err := e.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketReservations).Get([]byte(id)) != nil {
+			return nil // known: answered below, from its record
+		}
+		d, err := decide(tx, holds, now)
+		if err == nil && !d.Admitted {
+			dec, refused = d, true
+		}
+		return err
+	})
+	if err != nil || refused {
+		return dec, err
+	}
+	err = e.update(ctx, func(tx *bolt.Tx) error {
 		if err := e.prune(tx, now); err != nil {
 			return err
 		}
@@ -96,24 +112,20 @@ func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now tim
 			return err
 		}
 		var err error
-		if dec, err = decide(tx, holds, now); err != nil {
-			return err
+		if dec, err = decide(tx, holds, now); err != nil || !dec.Admitted {
+			return err // refused since the read: nothing to write
 		}
 		expires := now.Add(e.opts.HoldTTL)
-		s := storedReservation{Record: newReservationRecord(holds, expires), State: stateRefused, Decision: dec}
-		if dec.Admitted {
-			s.State = stateHeld
-			for i, h := range holds {
-				acct, err := openAccount(tx, h.Account.Key)
-				if err != nil {
-					return err
-				}
-				if err := acct.sub(bucketHolds).Put(holdKey(ms(expires), i, id), u64(int64(h.Amount))); err != nil {
-					return err
-				}
+		for i, h := range holds {
+			acct, err := openAccount(tx, h.Account.Key)
+			if err != nil {
+				return err
+			}
+			if err := acct.sub(bucketHolds).Put(holdKey(ms(expires), i, id), u64(int64(h.Amount))); err != nil {
+				return err
 			}
 		}
-		return e.putReservation(tx, id, s, now)
+		return e.putReservation(tx, id, storedReservation{Record: newReservationRecord(holds, expires), State: stateHeld, Decision: dec}, now)
 	})
 	if err != nil {
 		return Decision{}, err
@@ -136,8 +148,11 @@ func decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, error) {
 		if err != nil {
 			return Decision{}, err
 		}
-		if err := acct.sweepHolds(nowMS); err != nil {
-			return Decision{}, err
+		// Expired holds count for nothing either way; only a writer sweeps them.
+		if tx.Writable() {
+			if err := acct.sweepHolds(nowMS); err != nil {
+				return Decision{}, err
+			}
 		}
 		if avail[key], resets[key], err = available(acct, h.Account, now); err != nil {
 			return Decision{}, err
@@ -413,8 +428,6 @@ func stateError(id, state string) error {
 	switch state {
 	case stateReleased:
 		return fmt.Errorf("%w: %q", ErrReleased, id)
-	case stateRefused:
-		return fmt.Errorf("%w: %q", ErrNotAdmitted, id)
 	}
 	return nil
 }

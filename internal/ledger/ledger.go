@@ -166,8 +166,6 @@ var (
 	// ErrUnknownReservation is returned by Settle for an id that was never
 	// reserved or whose record was dropped after the id retention.
 	ErrUnknownReservation = errors.New("ledger: unknown reservation")
-	// ErrNotAdmitted is returned by Settle for a refused reservation.
-	ErrNotAdmitted = errors.New("ledger: reservation was refused")
 	// ErrReleased is returned by Settle for a released reservation.
 	ErrReleased = errors.New("ledger: reservation was released")
 )

@@ -42,7 +42,6 @@ const (
 	stateHeld     = "held"
 	stateSettled  = "settled"
 	stateReleased = "released"
-	stateRefused  = "refused"
 )
 
 // holdRecord is one hold of a stored reservation.

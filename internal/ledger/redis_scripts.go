@@ -159,14 +159,15 @@ end
 local rem = {}
 for i, h in ipairs(holds) do rem[i] = fmt(avail[h.zkey] - (extra[h.zkey] or 0)) end
 
-local state, admitted = 'refused', '0'
-if refused < 0 then
-  state, admitted = 'held', '1'
-  for _, h in ipairs(holds) do redis.call('ZADD', h.zkey, ARGV[2], h.member) end
-end
+local admitted = '0'
+if refused < 0 then admitted = '1' end
 dec = admitted .. '|' .. fmt(refused) .. '|' .. fmt(resetAt) .. '|' .. table.concat(rem, ',')
-redis.call('HSET', KEYS[1], 'st', state, 'dec', dec, 'rec', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+-- A refusal holds nothing and is not recorded: a retry decides anew.
+if refused < 0 then
+  for _, h in ipairs(holds) do redis.call('ZADD', h.zkey, ARGV[2], h.member) end
+  redis.call('HSET', KEYS[1], 'st', 'held', 'dec', dec, 'rec', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
 return dec
 `)
 

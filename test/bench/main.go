@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,7 +29,14 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/fakeprovider"
 )
 
-const key = "tg_bench-key"
+// Tenants: one metered only, one under a prepaid plan with ample credit,
+// one under the same plan with none (every request gets the 402).
+const (
+	key       = "tg_bench-key"
+	paidKey   = "tg_bench-paid"
+	brokeKey  = "tg_bench-broke"
+	redisPort = "16399"
+)
 
 func main() {
 	scale := flag.Float64("scale", 1, "multiply the number of requests of every scenario")
@@ -70,8 +78,26 @@ func run(scale float64) error {
 	}
 	defer fake.Close()
 
-	cfgPath, err := writeConfig(dir, fake.URL())
+	cfgPath, err := writeConfig(dir, fake.URL(), "config.json", dataplane.Ledger{Type: "Embedded"}, 18080)
 	if err != nil {
+		return err
+	}
+	redisCfg, err := writeConfig(dir, fake.URL(), "config-redis.json", dataplane.Ledger{Type: "Redis", Redis: &dataplane.RedisLedger{Address: "127.0.0.1:" + redisPort}}, 18090)
+	if err != nil {
+		return err
+	}
+	redis, err := startRedis()
+	if err != nil {
+		return err
+	}
+	defer stopProcess(redis)
+	proxyRedis, err := startProcess(filepath.Join(dir, "proxy"), "--config", redisCfg, "--listen-address", "127.0.0.1:18090", "--admin-address", "127.0.0.1:18091", "--log-level", "error", "--ledger-dir", dir)
+	if err != nil {
+		return err
+	}
+	defer stopProcess(proxyRedis)
+	proxyRedis.addr = "127.0.0.1:18090"
+	if err := waitReady("http://127.0.0.1:18091/readyz"); err != nil {
 		return err
 	}
 	proxy, err := startProcess(filepath.Join(dir, "proxy"), "--config", cfgPath, "--listen-address", "127.0.0.1:18080", "--admin-address", "127.0.0.1:18081", "--log-level", "error", "--ledger-dir", dir)
@@ -126,6 +152,32 @@ func run(scale float64) error {
 			}
 		}
 	}
+	fmt.Println("\nunder an enforcing prepaid policy (Reserve before, Settle after), ratios against the same proxy without a policy and against the baseline:")
+	fmt.Printf("%-34s %5s %8s %9s %9s %11s %8s %8s\n", "scenario", "conc", "req/s", "p50", "p99", "cpu/req", "cpu x pol", "cpu x base")
+	plain := body("gpt-4o-mini", false)
+	for _, conc := range []int{1, 64} {
+		n := int(float64(map[int]int{1: 1500, 64: 12000}[conc]) * scale)
+		b := load(base, "http://"+base.addr+"/v1/chat/completions", plain, conc, n)
+		free := loadAs(proxy, "http://"+proxy.addr+"/v1/chat/completions", plain, key, 200, conc, n)
+		for _, row := range []struct {
+			name string
+			p    *process
+			key  string
+			want int
+		}{
+			{"enforced, Embedded ledger", proxy, paidKey, 200},
+			{"enforced, Redis ledger", proxyRedis, paidKey, 200},
+			{"refused with the declared 402", proxy, brokeKey, 402},
+		} {
+			r := loadAs(row.p, "http://"+row.p.addr+"/v1/chat/completions", plain, row.key, row.want, conc, n)
+			if r.failed > 0 {
+				return fmt.Errorf("%s: %d requests did not get %d", row.name, r.failed, row.want)
+			}
+			fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8.2f %8.2f\n", row.name, conc, r.rps, ms(r.p50), ms(r.p99), us(r.cpu), ratio(r.cpu, free.cpu), ratio(r.cpu, b.cpu))
+		}
+		fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8s %8.2f\n", "(same proxy, no policy)", conc, free.rps, ms(free.p50), ms(free.p99), us(free.cpu), "1.00", ratio(free.cpu, b.cpu))
+	}
+
 	fmt.Println("\nlatency the proxy adds at concurrency 1 (against calling the fake upstream directly):")
 	for _, a := range added {
 		fmt.Println("  " + a)
@@ -143,10 +195,15 @@ type result struct {
 
 // load sends n requests with conc workers and measures the server's CPU.
 func load(p *process, url, payload string, conc, n int) result {
+	return loadAs(p, url, payload, key, 200, conc, n)
+}
+
+// loadAs sends n requests as the tenant with apiKey, expecting status want.
+func loadAs(p *process, url, payload, apiKey string, want, conc, n int) result {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc, MaxIdleConns: conc}}
 	// Warm up connections and caches.
 	for range min(conc*4, n) {
-		_ = once(client, url, payload)
+		_ = once(client, url, payload, apiKey, want)
 	}
 	lat := make([]time.Duration, n)
 	var failed int
@@ -158,7 +215,7 @@ func load(p *process, url, payload string, conc, n int) result {
 		wg.Go(func() {
 			for i := range jobs {
 				t0 := time.Now()
-				if err := once(client, url, payload); err != nil {
+				if err := once(client, url, payload, apiKey, want); err != nil {
 					mu.Lock()
 					failed++
 					mu.Unlock()
@@ -177,10 +234,10 @@ func load(p *process, url, payload string, conc, n int) result {
 	return result{rps: float64(n) / elapsed.Seconds(), p50: lat[n/2], p99: lat[n*99/100], cpu: cpu / time.Duration(n), failed: failed}
 }
 
-func once(c *http.Client, url, payload string) error {
+func once(c *http.Client, url, payload, apiKey string, want int) error {
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(payload))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("x-api-key", key)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("x-api-key", apiKey)
 	req.Header.Set("anthropic-version", "2023-06-01")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
@@ -191,7 +248,7 @@ func once(c *http.Client, url, payload string) error {
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		return err
 	}
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != want {
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
@@ -221,13 +278,13 @@ func anthropicBody(stream bool) string {
 	return `{"model":"claude-sonnet-4-5","max_tokens":100,"messages":[{"role":"user","content":"Write a short note about toll roads."}]` + s + `}`
 }
 
-func writeConfig(dir, upstream string) (string, error) {
-	sum := sha256.Sum256([]byte(key))
+func writeConfig(dir, upstream, name string, led dataplane.Ledger, port int32) (string, error) {
+	hash := func(k string) string { s := sha256.Sum256([]byte(k)); return hex.EncodeToString(s[:]) }
 	c := &dataplane.Config{
 		SchemaVersion: dataplane.SchemaVersion, Gateway: "bench/gw",
-		Listeners: []dataplane.Listener{{Name: "http", Port: 18080, GatewayPort: 18080}},
+		Listeners: []dataplane.Listener{{Name: "http", Port: port, GatewayPort: port}},
 		Limits:    dataplane.Limits{MaxRequestBodyBytes: 4 << 20}, Logging: dataplane.Logging{Level: "error"},
-		Ledger: dataplane.Ledger{Type: "Embedded"},
+		Ledger: led,
 		Providers: []dataplane.Provider{
 			{Name: "bench/openai", Type: "OpenAI", BaseURL: upstream + "/v1", Timeout: dataplane.Duration(time.Minute), Currency: "USD",
 				Models: []dataplane.Model{{Name: "gpt-4o-mini", Price: dataplane.Price{InputPerMillion: 150000, OutputPerMillion: 600000}}}},
@@ -238,14 +295,38 @@ func writeConfig(dir, upstream string) (string, error) {
 			{Name: "gpt", Matches: []dataplane.Match{{Model: "gpt-*"}}, Backends: []dataplane.Backend{{Provider: "bench/openai", Weight: 1}}},
 			{Name: "claude", Matches: []dataplane.Match{{Model: "claude-*"}}, Backends: []dataplane.Backend{{Provider: "bench/anthropic", Weight: 1}}},
 		}}},
-		Tenants: []dataplane.Tenant{{Name: "bench/tenant", Keys: []dataplane.Key{{Name: "k", SHA256: hex.EncodeToString(sum[:])}}}},
+		Tenants: []dataplane.Tenant{
+			{Name: "bench/tenant", Keys: []dataplane.Key{{Name: "k", SHA256: hash(key)}}},
+			{Name: "bench/paid", Keys: []dataplane.Key{{Name: "k", SHA256: hash(paidKey)}}, Credits: []dataplane.Credit{{ID: "ample", Amount: 1_000_000_000_000}}},
+			{Name: "bench/broke", Keys: []dataplane.Key{{Name: "k", SHA256: hash(brokeKey)}}},
+		},
+		Policies: []dataplane.Policy{{Name: "bench/prepaid", Mode: "Enforce", Currency: "USD", Admission: "Reserve", FailureMode: "FailClosed",
+			Prepaid: true, Refusal: dataplane.Refusal{Code: "credits_exhausted", Message: "Top up to continue."},
+			Targets: dataplane.PolicyTargets{Tenants: []string{"bench/paid", "bench/broke"}}}},
 	}
 	data, err := dataplane.Encode(c)
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "config.json")
+	path := filepath.Join(dir, name)
 	return path, os.WriteFile(path, data, 0o600)
+}
+
+// startRedis runs a throwaway redis-server on 127.0.0.1 for the Redis ledger rows.
+func startRedis() (*process, error) {
+	cmd := exec.Command("redis-server", "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("redis-server (run hack/install-redis.sh): %w", err)
+	}
+	for range 100 {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+redisPort); err == nil {
+			c.Close()
+			return &process{cmd: cmd}, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	return nil, fmt.Errorf("redis-server did not start")
 }
 
 func startProcess(bin string, args ...string) (*process, error) {
