@@ -27,6 +27,11 @@ help: ## Show this help.
 manifests: controller-gen ## Generate CRDs, RBAC and apply configurations.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:allowDangerousTypes=false paths="./..." output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) applyconfiguration:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+	@# The Helm chart ships the same CRDs and manager role: copied, never edited by hand.
+	cp config/crd/bases/*.yaml charts/tollgate/crds/
+	{ echo '# Generated from config/rbac/role.yaml by make manifests.'; \
+	  sed -e 's/^  name: manager-role$$/  name: {{ include "tollgate.fullname" . }}-manager/' \
+	      -e '/^metadata:$$/a\  labels: {{- include "tollgate.labels" . | nindent 4 }}' config/rbac/role.yaml; } > charts/tollgate/templates/clusterrole.yaml
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy methods.
