@@ -22,7 +22,7 @@ const (
 	//
 	// Possible reasons for True: "ResolvedRefs".
 	// Possible reasons for False: "SecretNotFound", "SecretKeyNotFound",
-	// "ProviderNotFound", "ModelNotFound", "BackendNotFound", "RefNotPermitted".
+	// "ProviderNotFound", "ModelNotFound".
 	ConditionResolvedRefs ConditionType = "ResolvedRefs"
 
 	// ConditionReady says whether the object is usable by traffic right now.
@@ -54,8 +54,6 @@ const (
 	ReasonSecretKeyNotFound ConditionReason = "SecretKeyNotFound"
 	ReasonProviderNotFound  ConditionReason = "ProviderNotFound"
 	ReasonModelNotFound     ConditionReason = "ModelNotFound"
-	ReasonBackendNotFound   ConditionReason = "BackendNotFound"
-	ReasonRefNotPermitted   ConditionReason = "RefNotPermitted"
 
 	ReasonReady           ConditionReason = "Ready"
 	ReasonNotAccepted     ConditionReason = "NotAccepted"
