@@ -59,17 +59,35 @@ func TestUsageInStatus(t *testing.T) {
 	front := httptest.NewServer(srv)
 	defer front.Close()
 
-	eventually(t, "the proxy serves the fake provider", func() error {
+	keySecret, _ := get(t, ns, "acme-api-key", &corev1.Secret{})
+	apiKey := string(keySecret.Data["api-key"])
+	// The new base URL and the new key reach the proxy in separate configs: wait for both.
+	eventually(t, "the proxy serves the fake provider with its key", func() error {
 		c := srv.Config()
 		if c == nil || len(c.Providers) == 0 || !strings.HasPrefix(c.Providers[0].BaseURL, fake.URL()) {
 			return fmt.Errorf("not yet")
 		}
-		return nil
+		for _, r := range fake.Requests() {
+			if r.Header.Get("Authorization") == "Bearer "+fakeprovider.OpenAIKey {
+				return nil
+			}
+		}
+		req, _ := http.NewRequest(http.MethodPost, front.URL+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o-mini","max_tokens":1,"messages":[{"role":"user","content":"ping"}]}`))
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return fmt.Errorf("no request with the new key reached the provider yet")
 	})
-	keySecret, _ := get(t, ns, "acme-api-key", &corev1.Secret{})
-	apiKey := string(keySecret.Data["api-key"])
 	// acme's sample credit is 0.01 USD: at gpt-4o-mini prices plus 20% it runs out within a few hundred requests.
-	var served, refused int
+	// The probe above may have been served and charged: count it.
+	served, refused := 0, 0
+	for _, r := range fake.Requests() {
+		if r.Header.Get("Authorization") == "Bearer "+fakeprovider.OpenAIKey {
+			served++
+		}
+	}
 	for range 400 {
 		req, _ := http.NewRequest(http.MethodPost, front.URL+"/v1/chat/completions", strings.NewReader(
 			`{"model":"gpt-4o-mini","max_tokens":2000,"messages":[{"role":"user","content":"`+strings.Repeat("toll ", 400)+`"}]}`))
