@@ -422,3 +422,18 @@ func TestClientRequestIDIsNotALedgerKey(t *testing.T) {
 		t.Fatalf("served %d on a balance for 3; the ledger counted %d requests and %s spent", served, snap.Usage.Requests, snap.Spent)
 	}
 }
+
+// TestReportShowsCreditBeforeFirstRequest: the usage report counts declared
+// credits of tenants that have not called yet.
+func TestReportShowsCreditBeforeFirstRequest(t *testing.T) {
+	f := fake(t, 10)
+	open, led := embedded(t)
+	g := start(t, f, open, config(f.URL(), []dataplane.Credit{{ID: "c", Amount: money.MustParse("250")}}, led, prepaid("t/plan")), nil)
+	r, err := g.enforcer.Report(context.Background(), "t/gw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := r.Tenants["t/acme"]; u.Remaining != money.MustParse("250") || u.Spent != 0 || u.Currency != "USD" {
+		t.Fatalf("usage before any request: %+v", u)
+	}
+}

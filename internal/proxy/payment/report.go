@@ -39,7 +39,12 @@ func (e *Enforcer) Report(ctx context.Context, gateway string) (*dataplane.Usage
 	}
 	for name, p := range byPolicy {
 		for _, tenant := range tenantsOf[name] {
-			for _, h := range p.holds(tenant, 0) {
+			hs := p.holds(tenant, 0)
+			// A tenant that has not called yet still shows its declared credit.
+			if err := e.grants(ctx, st, tenant, hs, now); err != nil {
+				return nil, err
+			}
+			for _, h := range hs {
 				s, err := e.ledger.Balance(ctx, h.Account, now)
 				if err != nil {
 					return nil, err

@@ -1,0 +1,253 @@
+// Command demo runs the whole product on one machine, with no cluster and
+// no Docker: a real kube-apiserver and etcd with the Tollgate and Gateway API
+// CRDs, the manager and a proxy as processes (ProxyConfig deployment:
+// External), a local fake OpenAI-compatible provider (or the real OpenAI
+// when OPENAI_API_KEY is set), and the samples applied. It prints how to
+// call it and runs until interrupted, then stops everything it started.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/fakeprovider"
+	"github.com/tollgate-dev/tollgate/internal/testenv"
+)
+
+const namespace = "demo"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) { fmt.Fprintf(os.Stderr, "==> "+format+"\n", args...) }
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	port := os.Getenv("DEMO_PORT")
+	if port == "" {
+		port = "8080"
+	}
+	dir, err := os.MkdirTemp("", "tollgate-demo")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	step("building the manager and the proxy")
+	if out, err := exec.Command("go", "build", "-o", dir+"/", "./cmd/manager", "./cmd/proxy").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	step("starting kube-apiserver and etcd (built from Go modules on first use; that takes minutes once)")
+	env, err := testenv.Start()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	kubeconfig, err := env.Kubeconfig(dir)
+	if err != nil {
+		return err
+	}
+	assets, err := testenv.Assets()
+	if err != nil {
+		return err
+	}
+	kubectl := filepath.Join(assets, "kubectl")
+
+	step("starting the manager")
+	manager, err := start(dir, "manager", filepath.Join(dir, "manager"), "--kubeconfig", kubeconfig,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--proxy-image=ghcr.io/tollgate-dev/tollgate:dev")
+	if err != nil {
+		return err
+	}
+	defer stopProcess(manager)
+
+	baseURL, providerKey := "https://api.openai.com/v1", os.Getenv("OPENAI_API_KEY")
+	if providerKey == "" {
+		step("starting a fake OpenAI-compatible provider on 127.0.0.1 (set OPENAI_API_KEY to use OpenAI)")
+		fake, err := fakeprovider.Start(fakeprovider.Options{ReplyWords: 200})
+		if err != nil {
+			return err
+		}
+		defer fake.Close()
+		baseURL, providerKey = fake.URL()+"/v1", fakeprovider.OpenAIKey
+	}
+
+	step("applying config/samples to namespace %s", namespace)
+	if err := applySamples(ctx, env.Client, baseURL, providerKey); err != nil {
+		return err
+	}
+
+	step("starting the proxy for Gateway %s/ai-gateway on 127.0.0.1:%s", namespace, port)
+	proxy, err := start(dir, "proxy", filepath.Join(dir, "proxy"), "--kubeconfig", kubeconfig, "--gateway", namespace+"/ai-gateway",
+		"--listen-address", "127.0.0.1:"+port, "--admin-address", "127.0.0.1:0", "--ledger-dir", filepath.Join(dir, "ledger"), "--holder", "demo-proxy")
+	if err != nil {
+		return err
+	}
+	defer stopProcess(proxy)
+
+	step("waiting for the Gateway to be Programmed")
+	key, err := waitReady(ctx, env.Client, "127.0.0.1:"+port)
+	if err != nil {
+		return err
+	}
+	printUsage(port, key, kubeconfig, kubectl)
+	<-ctx.Done()
+	step("stopping everything the demo started")
+	return nil
+}
+
+// applySamples creates the samples in the demo namespace, with the proxy
+// run outside the cluster and the provider pointed at baseURL.
+func applySamples(ctx context.Context, c client.Client, baseURL, providerKey string) error {
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
+		return err
+	}
+	objs, err := testenv.Samples()
+	if err != nil {
+		return err
+	}
+	for _, u := range objs {
+		if u.GetKind() != "GatewayClass" {
+			u.SetNamespace(namespace)
+		}
+		switch u.GetKind() {
+		case v1.ProxyConfigKind:
+			_ = unstructuredSet(u.Object, "External", "spec", "deployment")
+		case v1.ModelProviderKind:
+			_ = unstructuredSet(u.Object, baseURL, "spec", "baseURL")
+		case "Secret":
+			_ = unstructuredSet(u.Object, map[string]any{"api-key": providerKey}, "stringData")
+		}
+		if err := c.Create(ctx, u); err != nil {
+			return fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+	return nil
+}
+
+func unstructuredSet(obj map[string]any, value any, path ...string) error {
+	m := obj
+	for _, p := range path[:len(path)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = value
+	return nil
+}
+
+// waitReady waits until the Gateway is Programmed and the proxy answers,
+// and returns the demo tenant's generated key.
+func waitReady(ctx context.Context, c client.Client, addr string) (string, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		gw := &gwapiv1.Gateway{}
+		s := &corev1.Secret{}
+		if c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "ai-gateway"}, gw) == nil &&
+			meta.IsStatusConditionTrue(gw.Status.Conditions, "Programmed") &&
+			c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "acme-api-key"}, s) == nil {
+			if conn, err := net.Dial("tcp", addr); err == nil {
+				conn.Close()
+				return string(s.Data["api-key"]), nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return "", errors.New("the Gateway did not become Programmed within 2 minutes")
+}
+
+func printUsage(port, key, kubeconfig, kubectl string) {
+	url := "http://127.0.0.1:" + port
+	chat := func(maxTokens int) string {
+		return fmt.Sprintf(`curl -s $TOLLGATE_URL/v1/chat/completions -H "Authorization: Bearer $TOLLGATE_KEY" -H 'Content-Type: application/json' -d '{"model":"gpt-4o-mini","max_tokens":%d,"messages":[{"role":"user","content":"Say hello from the tollgate."}]}'`, maxTokens)
+	}
+	fmt.Println()
+	fmt.Println("TOLLGATE_URL=" + url)
+	fmt.Println("TOLLGATE_KEY=" + key)
+	fmt.Println("KUBECONFIG=" + kubeconfig)
+	fmt.Printf(`
+# Paste these into another shell:
+export TOLLGATE_URL=%s TOLLGATE_KEY=%s KUBECONFIG=%s
+alias kubectl=%s
+
+# 1. A chat completion that succeeds (see the cost and remaining balance headers):
+%s -D - | grep -iE '^(HTTP|x-tollgate|x-request-id)'
+
+# 2. Spend acme's small prepaid credit until the declared 402 comes back:
+for i in $(seq 1 500); do code=$(%s -o /tmp/tollgate-402.json -w '%%{http_code}'); if [ "$code" = 402 ]; then echo "request $i: HTTP 402"; cat /tmp/tollgate-402.json; echo; break; fi; done
+
+# 3. Everything Tollgate manages, with spend and remaining balance:
+kubectl get tollgate -A
+
+# 4. Top up, as a change in git would (server-side apply merges the credit by id):
+kubectl apply --server-side --field-manager=billing -f - <<'YAML'
+apiVersion: tollgate.dev/v1alpha1
+kind: Tenant
+metadata: {name: acme, namespace: %s}
+spec:
+  credits:
+    - {id: top-up-1, amount: "1.00"}
+YAML
+%s | head -c 300; echo
+
+# Ctrl-C here stops the demo and everything it started.
+`, url, key, kubeconfig, kubectl, chat(50), chat(1000), namespace, chat(50))
+}
+
+func start(dir, name, bin string, args ...string) (*exec.Cmd, error) {
+	log, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		_ = cmd.Wait()
+		if cmd.ProcessState != nil && !cmd.ProcessState.Success() && !strings.Contains(cmd.ProcessState.String(), "killed") &&
+			!strings.Contains(cmd.ProcessState.String(), "interrupt") && !strings.Contains(cmd.ProcessState.String(), "terminated") {
+			fmt.Fprintf(os.Stderr, "demo: %s exited (%s); its log: %s\n", name, cmd.ProcessState, log.Name())
+		}
+	}()
+	return cmd, nil
+}
+
+func stopProcess(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	for range 50 {
+		if cmd.ProcessState != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+}
