@@ -60,7 +60,7 @@ redis: ## Install redis-server for the Redis ledger tests (once; needs root or s
 	@hack/install-redis.sh
 
 .PHONY: test
-test: manifests generate vet envtest redis ## Run every test: unit, golden and envtest suites on a real kube-apiserver.
+test: manifests generate vet envtest redis helm ## Run every test: unit, golden and envtest suites on a real kube-apiserver.
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./... -count=1
 
 ##@ Build
@@ -80,6 +80,16 @@ bench: ## Benchmark the proxy against a tuned httputil.ReverseProxy on 127.0.0.1
 .PHONY: demo
 demo: manifests envtest ## Run the whole product locally: API server, manager, proxy, a tenant getting 200s then a 402.
 	go run ./hack/demo
+
+.PHONY: build-installer
+build-installer: manifests envtest ## Write dist/install.yaml: CRDs, RBAC and the manager in one file (what kubectl apply -k config/default installs).
+	mkdir -p dist
+	"$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh)/kubectl" kustomize config/default > dist/install.yaml
+	@echo "wrote dist/install.yaml"
+
+.PHONY: helm
+helm: ## Build (once) and print the path of helm, from its Go module.
+	@hack/helm.sh
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
