@@ -98,7 +98,7 @@ func TestHelmChart(t *testing.T) {
 	namespace(t, "tollgate-system")
 	k := kubectl(t)
 	for name, values := range map[string][]string{
-		"defaults":        nil,
+		"defaults":                      nil,
 		"two replicas, no GatewayClass": {"--set", "replicas=2", "--set", "gatewayClass.create=false"},
 	} {
 		t.Run(name, func(t *testing.T) {
