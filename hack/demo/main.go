@@ -12,22 +12,17 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/devstack"
 	"github.com/tollgate-dev/tollgate/internal/fakeprovider"
-	"github.com/tollgate-dev/tollgate/internal/testenv"
 )
 
 const namespace = "demo"
@@ -54,33 +49,12 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 
-	step("building the manager and the proxy")
-	if out, err := exec.Command("go", "build", "-o", dir+"/", "./cmd/manager", "./cmd/proxy").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	step("starting kube-apiserver and etcd (built from Go modules on first use; that takes minutes once)")
-	env, err := testenv.Start()
+	step("building the binaries, starting kube-apiserver and etcd (built from Go modules on first use: minutes, once) and the manager")
+	stack, err := devstack.Start(dir)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = env.Stop() }()
-	kubeconfig, err := env.Kubeconfig(dir)
-	if err != nil {
-		return err
-	}
-	assets, err := testenv.Assets()
-	if err != nil {
-		return err
-	}
-	kubectl := filepath.Join(assets, "kubectl")
-
-	step("starting the manager")
-	manager, err := start(dir, "manager", filepath.Join(dir, "manager"), "--kubeconfig", kubeconfig,
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--proxy-image=ghcr.io/tollgate-dev/tollgate:dev")
-	if err != nil {
-		return err
-	}
-	defer stopProcess(manager)
+	defer stack.Stop()
 
 	baseURL, providerKey := "https://api.openai.com/v1", os.Getenv("OPENAI_API_KEY")
 	if providerKey == "" {
@@ -94,69 +68,23 @@ func run() error {
 	}
 
 	step("applying config/samples to namespace %s", namespace)
-	if err := applySamples(ctx, env.Client, baseURL, providerKey); err != nil {
+	if err := stack.Samples(ctx, namespace, devstack.External(baseURL, providerKey)); err != nil {
 		return err
 	}
 
 	step("starting the proxy for Gateway %s/ai-gateway on 127.0.0.1:%s", namespace, port)
-	proxy, err := start(dir, "proxy", filepath.Join(dir, "proxy"), "--kubeconfig", kubeconfig, "--gateway", namespace+"/ai-gateway",
-		"--listen-address", "127.0.0.1:"+port, "--admin-address", "127.0.0.1:0", "--ledger-dir", filepath.Join(dir, "ledger"), "--holder", "demo-proxy")
-	if err != nil {
+	if _, err := stack.Proxy(namespace+"/ai-gateway", "127.0.0.1:"+port, "demo-proxy"); err != nil {
 		return err
 	}
-	defer stopProcess(proxy)
 
 	step("waiting for the Gateway to be Programmed")
-	key, err := waitReady(ctx, env.Client, "127.0.0.1:"+port)
+	key, err := waitReady(ctx, stack.Env.Client, "127.0.0.1:"+port)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (logs: %s, %s)", err, stack.Log("manager"), stack.Log("proxy-demo-proxy"))
 	}
-	printUsage(port, key, kubeconfig, kubectl)
+	printUsage(port, key, stack.Kubeconfig, stack.Kubectl)
 	<-ctx.Done()
 	step("stopping everything the demo started")
-	return nil
-}
-
-// applySamples creates the samples in the demo namespace, with the proxy
-// run outside the cluster and the provider pointed at baseURL.
-func applySamples(ctx context.Context, c client.Client, baseURL, providerKey string) error {
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
-		return err
-	}
-	objs, err := testenv.Samples()
-	if err != nil {
-		return err
-	}
-	for _, u := range objs {
-		if u.GetKind() != "GatewayClass" {
-			u.SetNamespace(namespace)
-		}
-		switch u.GetKind() {
-		case v1.ProxyConfigKind:
-			_ = unstructuredSet(u.Object, "External", "spec", "deployment")
-		case v1.ModelProviderKind:
-			_ = unstructuredSet(u.Object, baseURL, "spec", "baseURL")
-		case "Secret":
-			_ = unstructuredSet(u.Object, map[string]any{"api-key": providerKey}, "stringData")
-		}
-		if err := c.Create(ctx, u); err != nil {
-			return fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
-		}
-	}
-	return nil
-}
-
-func unstructuredSet(obj map[string]any, value any, path ...string) error {
-	m := obj
-	for _, p := range path[:len(path)-1] {
-		next, ok := m[p].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[p] = next
-		}
-		m = next
-	}
-	m[path[len(path)-1]] = value
 	return nil
 }
 
@@ -219,35 +147,4 @@ YAML
 
 # Ctrl-C here stops the demo and everything it started.
 `, url, key, kubeconfig, kubectl, chat(50), chat(1000), namespace, chat(50))
-}
-
-func start(dir, name, bin string, args ...string) (*exec.Cmd, error) {
-	log, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		_ = cmd.Wait()
-		if cmd.ProcessState != nil && !cmd.ProcessState.Success() && !strings.Contains(cmd.ProcessState.String(), "killed") &&
-			!strings.Contains(cmd.ProcessState.String(), "interrupt") && !strings.Contains(cmd.ProcessState.String(), "terminated") {
-			fmt.Fprintf(os.Stderr, "demo: %s exited (%s); its log: %s\n", name, cmd.ProcessState, log.Name())
-		}
-	}()
-	return cmd, nil
-}
-
-func stopProcess(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	for range 50 {
-		if cmd.ProcessState != nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	_ = cmd.Process.Kill()
 }
