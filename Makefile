@@ -63,6 +63,10 @@ redis: ## Install redis-server for the Redis ledger tests (once; needs root or s
 test: manifests generate vet envtest redis helm ## Run every test: unit, golden and envtest suites on a real kube-apiserver.
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./... -count=1
 
+.PHONY: test-e2e
+test-e2e: manifests envtest redis ## Run the end-to-end suite: the product as processes on a real API server.
+	go test -tags e2e ./test/e2e/ -count=1 -v -timeout 15m
+
 ##@ Build
 
 .PHONY: build
