@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/internal/timezone"
 )
 
 // accountRecord is an Account as stored with a reservation, so that Settle,
@@ -28,7 +29,7 @@ func recordAccount(a Account) accountRecord {
 func (r accountRecord) account() (Account, error) {
 	a := Account{Key: r.Key, Kind: r.Kind, Limit: money.Micros(r.Limit), Window: Window{Period: r.Period, Rolling: r.Rolling}}
 	if r.Zone != "" {
-		loc, err := loadLocation(r.Zone)
+		loc, err := timezone.Load(r.Zone)
 		if err != nil {
 			return Account{}, err
 		}

@@ -3,8 +3,9 @@ package ledger
 import (
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/timezone"
 )
 
 // Period is the length of a calendar window.
@@ -93,7 +94,7 @@ func (w Window) validate() error {
 	default:
 		return invalid("unknown period %q", w.Period)
 	}
-	if _, err := loadLocation(w.location().String()); err != nil {
+	if _, err := timezone.Load(w.location().String()); err != nil {
 		return invalid("time zone %q cannot be loaded by name: %v", w.location(), err)
 	}
 	return nil
@@ -163,19 +164,4 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
-}
-
-// locations caches time.LoadLocation, which reads the zone file each call.
-var locations sync.Map // name -> *time.Location
-
-func loadLocation(name string) (*time.Location, error) {
-	if l, ok := locations.Load(name); ok {
-		return l.(*time.Location), nil
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, err
-	}
-	locations.Store(name, l)
-	return l, nil
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +14,7 @@ import (
 	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/dataplane"
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/internal/timezone"
 )
 
 // PolicyInputs is what a PaymentPolicy's status depends on, all in its namespace.
@@ -177,7 +176,7 @@ func policy(p *v1.PaymentPolicy, t dataplane.PolicyTargets) (dataplane.Policy, e
 		db := &dataplane.Budget{Limit: parse("budget.limit", b.Limit), Calendar: string(b.Window.Calendar)}
 		if b.Window.Calendar != "" {
 			db.Timezone = cmp.Or(b.Window.Timezone, "UTC")
-			if _, e := loadLocation(db.Timezone); e != nil {
+			if _, e := timezone.Load(db.Timezone); e != nil {
 				return out, fmt.Errorf("budget.window.timezone %q is not a known time zone", db.Timezone)
 			}
 		}
@@ -226,21 +225,6 @@ func policy(p *v1.PaymentPolicy, t dataplane.PolicyTargets) (dataplane.Policy, e
 	}
 	out.Refusal.Code = cmp.Or(out.Refusal.Code, "payment_required")
 	return out, err
-}
-
-// locations caches time zones: LoadLocation reads the zone database each call.
-var locations sync.Map
-
-func loadLocation(name string) (*time.Location, error) {
-	if l, ok := locations.Load(name); ok {
-		return l.(*time.Location), nil
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, err
-	}
-	locations.Store(name, l)
-	return l, nil
 }
 
 // FacilitatorKey is the key of a policy's facilitator token in the Gateway's credentials Secret.

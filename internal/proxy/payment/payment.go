@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/proxy"
 	"github.com/tollgate-dev/tollgate/internal/proxy/provider"
 	"github.com/tollgate-dev/tollgate/internal/proxy/x402"
+	"github.com/tollgate-dev/tollgate/internal/timezone"
 )
 
 // Headers the enforcer adds.
@@ -102,7 +103,7 @@ func (e *Enforcer) Configure(cfg *dataplane.Config, creds map[string][]byte) err
 		}
 		if b := p.Budget; b != nil {
 			if b.Calendar != "" {
-				loc, err := time.LoadLocation(cmp.Or(b.Timezone, "UTC"))
+				loc, err := timezone.Load(cmp.Or(b.Timezone, "UTC"))
 				if err != nil {
 					return fmt.Errorf("policy %s: %w", p.Name, err)
 				}
