@@ -19,6 +19,7 @@ type Embedded struct {
 	db      *bolt.DB
 	opts    Options
 	writers atomic.Int64 // writes in flight
+	holds   *memHolds
 }
 
 // EmbeddedOptions configure OpenEmbedded.
@@ -56,7 +57,7 @@ func OpenEmbedded(path string, o EmbeddedOptions) (*Embedded, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("ledger: initialising %s: %w", path, err)
 	}
-	return &Embedded{db: db, opts: o.Options.withDefaults()}, nil
+	return &Embedded{db: db, opts: o.Options.withDefaults(), holds: newMemHolds()}, nil
 }
 
 // Close closes the file.
@@ -79,53 +80,34 @@ func (e *Embedded) update(ctx context.Context, fn func(tx *bolt.Tx) error) error
 	return e.db.Batch(fn)
 }
 
-// Reserve implements Ledger.
+// Reserve implements Ledger. Holds live in memory (see memHolds): reserving
+// reads the file and writes nothing, so it costs no fsync.
 func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now time.Time) (Decision, error) {
 	if err := validateHolds(id, holds); err != nil {
 		return Decision{}, err
 	}
-	var dec Decision
-	// A refusal holds nothing and is not recorded (a retry decides anew), so
-	// decide in a read-only transaction first: refusing costs no write and no fsync.
-	refused := false
-	err := e.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketReservations).Get([]byte(id)) != nil {
-			return nil // known: answered below, from its record
-		}
-		d, err := decide(tx, holds, now)
-		if err == nil && !d.Admitted {
-			dec, refused = d, true
-		}
-		return err
-	})
-	if err != nil || refused {
-		return dec, err
+	if err := ctx.Err(); err != nil {
+		return Decision{}, err
 	}
-	err = e.update(ctx, func(tx *bolt.Tx) error {
-		if err := e.prune(tx, now); err != nil {
-			return err
-		}
-		if v := tx.Bucket(bucketReservations).Get([]byte(id)); v != nil {
-			var s storedReservation
-			err := json.Unmarshal(v, &s)
-			dec = s.Decision
+	m := e.holds
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(now, e.opts.IDRetention)
+	if r, ok := m.res[id]; ok {
+		return r.decision, nil
+	}
+	var dec Decision
+	err := e.db.View(func(tx *bolt.Tx) error {
+		if s, ok, err := getReservation(tx, id); err != nil || ok {
+			dec = s.Decision // settled before: the first answer stands
 			return err
 		}
 		var err error
-		if dec, err = decide(tx, holds, now); err != nil || !dec.Admitted {
-			return err // refused since the read: nothing to write
+		dec, err = e.decide(tx, holds, now)
+		if err == nil && dec.Admitted {
+			m.add(id, holds, dec, now.Add(e.opts.HoldTTL))
 		}
-		expires := now.Add(e.opts.HoldTTL)
-		for i, h := range holds {
-			acct, err := openAccount(tx, h.Account.Key)
-			if err != nil {
-				return err
-			}
-			if err := acct.sub(bucketHolds).Put(holdKey(ms(expires), i, id), u64(int64(h.Amount))); err != nil {
-				return err
-			}
-		}
-		return e.putReservation(tx, id, storedReservation{Record: newReservationRecord(holds, expires), State: stateHeld, Decision: dec}, now)
+		return err
 	})
 	if err != nil {
 		return Decision{}, err
@@ -135,7 +117,8 @@ func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now tim
 
 // decide checks every hold against its account, counting earlier holds of
 // the same reservation on the same account.
-func decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, error) {
+// Callers hold e.holds.mu, so that memory holds and the file agree.
+func (e *Embedded) decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, error) {
 	nowMS := ms(now)
 	avail := map[string]int64{}
 	resets := map[string]time.Time{}
@@ -148,13 +131,7 @@ func decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, error) {
 		if err != nil {
 			return Decision{}, err
 		}
-		// Expired holds count for nothing either way; only a writer sweeps them.
-		if tx.Writable() {
-			if err := acct.sweepHolds(nowMS); err != nil {
-				return Decision{}, err
-			}
-		}
-		if avail[key], resets[key], err = available(acct, h.Account, now); err != nil {
+		if avail[key], resets[key], err = available(acct, h.Account, now, e.holds.held(key, nowMS)); err != nil {
 			return Decision{}, err
 		}
 	}
@@ -175,11 +152,11 @@ func decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, error) {
 	return dec, nil
 }
 
-// available is what an account can still hold at now, and for a Budget when
-// its window next frees spend.
-func available(acct accountTx, a Account, now time.Time) (int64, time.Time, error) {
+// available is what an account can still hold at now, given what memory
+// holds on it, and for a Budget when its window next frees spend.
+func available(acct accountTx, a Account, now time.Time, memHeld int64) (int64, time.Time, error) {
 	nowMS := ms(now)
-	held := acct.held(nowMS)
+	held := acct.held(nowMS) + memHeld
 	if a.Kind == Prepaid {
 		gs, err := acct.grants(nowMS)
 		return unused(gs) - acct.debt() - held, time.Time{}, err
@@ -195,45 +172,65 @@ func available(acct accountTx, a Account, now time.Time) (int64, time.Time, erro
 	return int64(a.Limit) - total.spent - held, reset, nil
 }
 
-// Settle implements Ledger.
+// Settle implements Ledger: one commit, the only fsync of a request.
 func (e *Embedded) Settle(ctx context.Context, id string, actual []money.Micros, usage Usage, now time.Time) error {
 	if err := validateSettle(id, actual, usage); err != nil {
 		return err
 	}
-	var result error
-	err := e.update(ctx, func(tx *bolt.Tx) error {
-		result = nil
-		s, ok, err := getReservation(tx, id)
-		if err != nil || !ok {
-			result = fmt.Errorf("%w: %q", ErrUnknownReservation, id)
-			return err
-		}
-		if result = stateError(id, s.State); result != nil || s.State == stateSettled {
+	m := e.holds
+	m.mu.Lock()
+	m.sweep(now, e.opts.IDRetention)
+	r, ok := m.res[id]
+	switch {
+	case ok && r.state == stateReleased:
+		m.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrReleased, id)
+	case ok && r.state != stateHeld:
+		m.mu.Unlock()
+		return nil // settled, or being settled: counted once
+	case ok && len(actual) != len(r.record.Holds):
+		m.mu.Unlock()
+		return invalid("settle %q: %d amounts for %d holds", id, len(actual), len(r.record.Holds))
+	case ok:
+		r.state = stateSettling
+	}
+	m.mu.Unlock()
+	if !ok {
+		// Not in memory: settled long ago (answered from the file) or never reserved.
+		var known bool
+		err := e.db.View(func(tx *bolt.Tx) error {
+			_, known, _ = getReservation(tx, id)
 			return nil
-		}
-		if len(actual) != len(s.Record.Holds) {
-			result = invalid("settle %q: %d amounts for %d holds", id, len(actual), len(s.Record.Holds))
-			return nil
-		}
-		accounts, err := s.Record.accounts()
-		if err != nil {
+		})
+		if err != nil || known {
 			return err
 		}
-		if err := dropHolds(tx, id, s.Record); err != nil {
-			return err
-		}
-		for _, c := range commits(accounts, actual, usage) {
-			if err := commitSpend(tx, c, now); err != nil {
+		return fmt.Errorf("%w: %q", ErrUnknownReservation, id)
+	}
+	accounts, err := r.record.accounts()
+	if err == nil {
+		err = e.update(ctx, func(tx *bolt.Tx) error {
+			if err := e.prune(tx, now); err != nil {
 				return err
 			}
-		}
-		s.State = stateSettled
-		return e.putReservation(tx, id, s, time.Time{})
-	})
+			for _, c := range commits(accounts, actual, usage) {
+				if err := commitSpend(tx, c, now); err != nil {
+					return err
+				}
+			}
+			// The record answers a repeated settle once memory forgot it.
+			return e.putReservation(tx, id, storedReservation{Record: r.record, State: stateSettled, Decision: r.decision}, now)
+		})
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if err != nil {
+		r.state = stateHeld // nothing committed: a retry may settle
 		return err
 	}
-	return result
+	r.state = stateSettled
+	m.drop(id, r)
+	return nil
 }
 
 // Charge implements Ledger.
@@ -268,19 +265,19 @@ func (e *Embedded) Charge(ctx context.Context, id string, charges []Hold, usage 
 	})
 }
 
-// Release implements Ledger.
+// Release implements Ledger. It touches only memory.
 func (e *Embedded) Release(ctx context.Context, id string) error {
-	return e.update(ctx, func(tx *bolt.Tx) error {
-		s, ok, err := getReservation(tx, id)
-		if err != nil || !ok || s.State != stateHeld {
-			return err
-		}
-		if err := dropHolds(tx, id, s.Record); err != nil {
-			return err
-		}
-		s.State = stateReleased
-		return e.putReservation(tx, id, s, time.Time{})
-	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m := e.holds
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.res[id]; ok && r.state == stateHeld {
+		m.drop(id, r)
+		r.state = stateReleased
+	}
+	return nil
 }
 
 // Grant implements Ledger.
@@ -317,13 +314,16 @@ func (e *Embedded) Balance(ctx context.Context, a Account, now time.Time) (Snaps
 		return Snapshot{}, err
 	}
 	var snap Snapshot
+	e.holds.mu.Lock()
+	defer e.holds.mu.Unlock()
+	memHeld := e.holds.held(a.Key, ms(now))
 	err := e.db.View(func(tx *bolt.Tx) error {
 		acct, _ := openAccount(tx, a.Key)
 		total, _ := acct.read(a.Window, now)
-		avail, _, err := available(acct, a, now)
+		avail, _, err := available(acct, a, now, memHeld)
 		snap = Snapshot{
 			Spent:     money.Micros(total.spent),
-			Held:      money.Micros(acct.held(ms(now))),
+			Held:      money.Micros(acct.held(ms(now)) + memHeld),
 			Remaining: money.Micros(avail),
 			Usage:     total.usage,
 		}
