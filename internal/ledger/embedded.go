@@ -131,7 +131,7 @@ func (e *Embedded) decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, e
 		if err != nil {
 			return Decision{}, err
 		}
-		if avail[key], resets[key], err = available(acct, h.Account, now, e.holds.held(key, nowMS)); err != nil {
+		if avail[key], resets[key], err = available(acct, h.Account, now, e.holds.held(key, nowMS, tx.ID())); err != nil {
 			return Decision{}, err
 		}
 	}
@@ -218,6 +218,10 @@ func (e *Embedded) Settle(ctx context.Context, id string, actual []money.Micros,
 					return err
 				}
 			}
+			// Once this commit is visible, readers count its spend, not its holds.
+			m.mu.Lock()
+			m.settling(id, r, tx.ID())
+			m.mu.Unlock()
 			// The record answers a repeated settle once memory forgot it.
 			return e.putReservation(tx, id, storedReservation{Record: r.record, State: stateSettled, Decision: r.decision}, now)
 		})
@@ -226,10 +230,12 @@ func (e *Embedded) Settle(ctx context.Context, id string, actual []money.Micros,
 	defer m.mu.Unlock()
 	if err != nil {
 		r.state = stateHeld // nothing committed: a retry may settle
+		m.settling(id, r, 0)
 		return err
 	}
-	r.state = stateSettled
+	// Settled: the file's record answers a repeat from now on.
 	m.drop(id, r)
+	delete(m.res, id)
 	return nil
 }
 
@@ -316,8 +322,9 @@ func (e *Embedded) Balance(ctx context.Context, a Account, now time.Time) (Snaps
 	var snap Snapshot
 	e.holds.mu.Lock()
 	defer e.holds.mu.Unlock()
-	memHeld := e.holds.held(a.Key, ms(now))
+	var memHeld int64
 	err := e.db.View(func(tx *bolt.Tx) error {
+		memHeld = e.holds.held(a.Key, ms(now), tx.ID())
 		acct, _ := openAccount(tx, a.Key)
 		total, _ := acct.read(a.Window, now)
 		avail, _, err := available(acct, a, now, memHeld)

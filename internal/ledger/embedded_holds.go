@@ -12,6 +12,9 @@ import (
 type memHolds struct {
 	mu  sync.Mutex
 	res map[string]*memReservation
+	// swept is when sweep last ran: it scans every reservation, so it runs
+	// at most once a second, not on every call.
+	swept time.Time
 	// byAccount sums live holds per account key: id -> hold.
 	byAccount map[string]map[string]memHold
 }
@@ -26,6 +29,10 @@ type memReservation struct {
 type memHold struct {
 	amount    int64
 	expiresMS int64
+	// settledIn is the id of the write transaction that commits this hold's
+	// spend, once its settle is committing: a read snapshot at or past it
+	// already counts the spend, and must not count the hold too.
+	settledIn int
 }
 
 // stateSettling marks a reservation whose settle is being committed, so that
@@ -36,15 +43,28 @@ func newMemHolds() *memHolds {
 	return &memHolds{res: map[string]*memReservation{}, byAccount: map[string]map[string]memHold{}}
 }
 
-// held sums the live holds of an account at nowMS. Callers hold mu.
-func (m *memHolds) held(key string, nowMS int64) int64 {
+// held sums the live holds of an account at nowMS, as seen from the read
+// snapshot with transaction id snapshot. Callers hold mu.
+func (m *memHolds) held(key string, nowMS int64, snapshot int) int64 {
 	var sum int64
 	for _, h := range m.byAccount[key] {
-		if h.expiresMS > nowMS {
+		if h.expiresMS > nowMS && (h.settledIn == 0 || h.settledIn > snapshot) {
 			sum += h.amount
 		}
 	}
 	return sum
+}
+
+// settling marks a reservation's holds as committed by write transaction
+// txID (0 undoes it, when the commit failed). Callers hold mu.
+func (m *memHolds) settling(id string, r *memReservation, txID int) {
+	for i, h := range r.record.Holds {
+		k := holdID(id, i)
+		if mh, ok := m.byAccount[h.Account.Key][k]; ok {
+			mh.settledIn = txID
+			m.byAccount[h.Account.Key][k] = mh
+		}
+	}
 }
 
 // add records an admitted reservation and its holds. Callers hold mu.
@@ -73,6 +93,10 @@ func (m *memHolds) drop(id string, r *memReservation) {
 // held ones once they are past settling late (expiry plus the id retention).
 // Expired holds count for nothing meanwhile. Callers hold mu.
 func (m *memHolds) sweep(now time.Time, retention time.Duration) {
+	if d := now.Sub(m.swept); d >= 0 && d < time.Second {
+		return
+	}
+	m.swept = now
 	for id, r := range m.res {
 		done := r.state == stateSettled || r.state == stateReleased
 		if (done && r.expires.Before(now)) || (r.state == stateHeld && r.expires.Add(retention).Before(now)) {
