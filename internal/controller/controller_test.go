@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/util/retry"
+
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -61,6 +63,22 @@ func wantCondition(conds []metav1.Condition, typ string, status metav1.Condition
 		return fmt.Errorf("%s observedGeneration %d, want %d", typ, c.ObservedGeneration, generation)
 	}
 	return nil
+}
+
+// change reads an object, changes it and writes it back, again on a
+// conflict: the controllers write status meanwhile.
+func change[T client.Object](t *testing.T, ns, name string, obj T, mutate func(T)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+			return err
+		}
+		mutate(obj)
+		return k8s.Update(ctx, obj)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func get[T client.Object](t *testing.T, ns, name string, obj T) (T, error) {
@@ -275,11 +293,7 @@ func TestSamples(t *testing.T) {
 	})
 
 	// A route that names an unknown provider, then a known one.
-	route, _ := get(t, ns, "chat", &v1.AIRoute{})
-	route.Spec.Rules[0].BackendRefs[0].Name = "ghost"
-	if err := k8s.Update(ctx, route); err != nil {
-		t.Fatal(err)
-	}
+	change(t, ns, "chat", &v1.AIRoute{}, func(r *v1.AIRoute) { r.Spec.Rules[0].BackendRefs[0].Name = "ghost" })
 	eventually(t, "route refs broken", func() error {
 		r, _ := get(t, ns, "chat", &v1.AIRoute{})
 		if len(r.Status.Parents) == 0 {
@@ -287,22 +301,14 @@ func TestSamples(t *testing.T) {
 		}
 		return wantCondition(r.Status.Parents[0].Conditions, "ResolvedRefs", "False", "ProviderNotFound", r.Generation)
 	})
-	route, _ = get(t, ns, "chat", &v1.AIRoute{})
-	route.Spec.Rules[0].BackendRefs[0].Name = "openai"
-	if err := k8s.Update(ctx, route); err != nil {
-		t.Fatal(err)
-	}
+	change(t, ns, "chat", &v1.AIRoute{}, func(r *v1.AIRoute) { r.Spec.Rules[0].BackendRefs[0].Name = "openai" })
 	eventually(t, "route refs fixed", func() error {
 		r, _ := get(t, ns, "chat", &v1.AIRoute{})
 		return wantCondition(r.Status.Parents[0].Conditions, "ResolvedRefs", "True", "ResolvedRefs", r.Generation)
 	})
 
 	// Rotating a key changes its hash in the config.
-	keySecret, _ = get(t, ns, "acme-api-key", &corev1.Secret{})
-	keySecret.Data["api-key"] = []byte("tg_rotated-key-value")
-	if err := k8s.Update(ctx, keySecret); err != nil {
-		t.Fatal(err)
-	}
+	change(t, ns, "acme-api-key", &corev1.Secret{}, func(s *corev1.Secret) { s.Data["api-key"] = []byte("tg_rotated-key-value") })
 	eventually(t, "rotated key in the config", func() error {
 		c, err := proxyConfig(t, ns, gwName)
 		if err != nil {
@@ -318,11 +324,7 @@ func TestSamples(t *testing.T) {
 	})
 
 	// External: no Deployment or Service; the config objects stay.
-	pc, _ := get(t, ns, "ai-gateway", &v1.ProxyConfig{})
-	pc.Spec.Deployment = v1.DeploymentExternal
-	if err := k8s.Update(ctx, pc); err != nil {
-		t.Fatal(err)
-	}
+	change(t, ns, "ai-gateway", &v1.ProxyConfig{}, func(pc *v1.ProxyConfig) { pc.Spec.Deployment = v1.DeploymentExternal })
 	eventually(t, "External prunes the Deployment and Service", func() error {
 		for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
 			if o, err := get(t, ns, render.Name(gwName, ""), obj); err == nil && o.GetDeletionTimestamp() == nil {
@@ -427,17 +429,11 @@ func mustJSON(t *testing.T, ns, gw string) string {
 // TestApprovalRequired: only approved, subscribed tenants reach a route.
 func TestApprovalRequired(t *testing.T) {
 	ns := applySamples(t)
-	route, _ := get(t, ns, "chat", &v1.AIRoute{})
-	route.Spec.Access = &v1.RouteAccess{Mode: v1.AccessApprovalRequired, Tenants: []v1.ObjectName{"acme"}}
-	if err := k8s.Update(ctx, route); err != nil {
-		t.Fatal(err)
-	}
+	change(t, ns, "chat", &v1.AIRoute{}, func(r *v1.AIRoute) {
+		r.Spec.Access = &v1.RouteAccess{Mode: v1.AccessApprovalRequired, Tenants: []v1.ObjectName{"acme"}}
+	})
 	for _, name := range []string{"acme", "globex"} {
-		tn, _ := get(t, ns, name, &v1.Tenant{})
-		tn.Spec.Subscriptions = []v1.ObjectName{"chat"}
-		if err := k8s.Update(ctx, tn); err != nil {
-			t.Fatal(err)
-		}
+		change(t, ns, name, &v1.Tenant{}, func(tn *v1.Tenant) { tn.Spec.Subscriptions = []v1.ObjectName{"chat"} })
 	}
 	eventually(t, "subscription states", func() error {
 		for name, want := range map[string]v1.SubscriptionState{"acme": v1.SubscriptionApproved, "globex": v1.SubscriptionPending} {
@@ -456,11 +452,7 @@ func TestApprovalRequired(t *testing.T) {
 		return nil
 	})
 	// Approval is a merged change: list globex too.
-	route, _ = get(t, ns, "chat", &v1.AIRoute{})
-	route.Spec.Access.Tenants = append(route.Spec.Access.Tenants, "globex")
-	if err := k8s.Update(ctx, route); err != nil {
-		t.Fatal(err)
-	}
+	change(t, ns, "chat", &v1.AIRoute{}, func(r *v1.AIRoute) { r.Spec.Access.Tenants = append(r.Spec.Access.Tenants, "globex") })
 	eventually(t, "globex approved", func() error {
 		tn, _ := get(t, ns, "globex", &v1.Tenant{})
 		if len(tn.Status.Subscriptions) != 1 || tn.Status.Subscriptions[0].State != v1.SubscriptionApproved {

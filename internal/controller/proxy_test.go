@@ -52,11 +52,9 @@ func TestProxyProgramsGateway(t *testing.T) {
 	})
 
 	// A top-up in git reaches the proxy: a new credit, a new hash, served and reported.
-	tn, _ := get(t, ns, "acme", &v1.Tenant{})
-	tn.Spec.Credits = append(tn.Spec.Credits, v1.CreditGrant{ID: "top-up-1", Amount: "5.00"})
-	if err := k8s.Update(ctx, tn); err != nil {
-		t.Fatal(err)
-	}
+	change(t, ns, "acme", &v1.Tenant{}, func(tn *v1.Tenant) {
+		tn.Spec.Credits = append(tn.Spec.Credits, v1.CreditGrant{ID: "top-up-1", Amount: "5.00"})
+	})
 	eventually(t, "the change is served and Programmed again", func() error {
 		c := srv.Config()
 		if c == nil || len(c.Tenants) == 0 {

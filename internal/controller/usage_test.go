@@ -33,16 +33,10 @@ func TestUsageInStatus(t *testing.T) {
 	}
 	defer fake.Close()
 	// Point the sample provider at the fake.
-	mp, _ := get(t, ns, "openai", &v1.ModelProvider{})
-	mp.Spec.BaseURL = fake.URL() + "/v1"
-	if err := k8s.Update(ctx, mp); err != nil {
-		t.Fatal(err)
-	}
-	creds, _ := get(t, ns, "openai-credentials", &corev1.Secret{})
-	creds.Data = map[string][]byte{"api-key": []byte(fakeprovider.OpenAIKey)}
-	if err := k8s.Update(ctx, creds); err != nil {
-		t.Fatal(err)
-	}
+	change(t, ns, "openai", &v1.ModelProvider{}, func(mp *v1.ModelProvider) { mp.Spec.BaseURL = fake.URL() + "/v1" })
+	change(t, ns, "openai-credentials", &corev1.Secret{}, func(s *corev1.Secret) {
+		s.Data = map[string][]byte{"api-key": []byte(fakeprovider.OpenAIKey)}
+	})
 
 	cs, err := kubernetes.NewForConfig(env.Config)
 	if err != nil {
