@@ -50,6 +50,7 @@ func run() error {
 		holder      = flag.String("holder", "", "Name of this proxy in its heartbeat Lease (defaults to $POD_NAME, then the host name).")
 		ledgerDir   = flag.String("ledger-dir", "/var/lib/tollgate", "Directory of the Embedded ledger file.")
 		logLevel    = flag.String("log-level", "info", "Log level: debug, info, warn or error.")
+		profiling   = flag.Bool("profiling", false, "Serve Go's /debug/pprof on the admin port.")
 		gracePeriod = flag.Duration("shutdown-grace", 25*time.Second, "How long in-flight requests may take to finish on shutdown.")
 	)
 	flag.Parse()
@@ -64,7 +65,7 @@ func run() error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	enforcer := payment.New(payment.OpenLedger(*ledgerDir), nil, log)
+	enforcer := payment.New(payment.OpenLedger(*ledgerDir, log), nil, log)
 	defer func() { _ = enforcer.Close() }()
 	srv := proxy.New(proxy.Options{Logger: log, Metrics: proxy.NewMetrics(reg), Admitter: enforcer})
 
@@ -89,7 +90,7 @@ func run() error {
 		return errors.New("either --config (standalone) or --gateway namespace/name is required")
 	}
 
-	admin := &http.Server{Addr: *adminAddr, Handler: srv.AdminHandler(reg), ReadHeaderTimeout: 10 * time.Second}
+	admin := &http.Server{Addr: *adminAddr, Handler: srv.AdminHandler(reg, *profiling), ReadHeaderTimeout: 10 * time.Second}
 	go serve(log, admin, "admin")
 
 	// Traffic listeners follow the first config loaded.

@@ -43,7 +43,7 @@ func TestUsageInStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	enforcer := payment.New(payment.OpenLedger(t.TempDir()), nil, log)
+	enforcer := payment.New(payment.OpenLedger(t.TempDir(), log), nil, log)
 	defer enforcer.Close()
 	srv := proxy.New(proxy.Options{Admitter: enforcer, Logger: log})
 	pctx, stop := context.WithCancel(context.Background())

@@ -273,6 +273,16 @@ func testGrantOrder(t *testing.T, l Ledger) {
 	// After expiry only the never-expiring grant admits.
 	wantRefused(t, reserve(t, l, "big", h2, hold(p, units(6))), 0, units(5))
 	wantAdmitted(t, reserve(t, l, "fits", h2, hold(p, units(5))), 0)
+
+	// Spend on either side of an expiry draws on what was live at its time.
+	q := prepaidAccount("purse")
+	grant(t, l, q.Key, Grant{ID: "never", Amount: units(5)}, t0)
+	grant(t, l, q.Key, Grant{ID: "early", Amount: units(5), ExpiresAt: h1}, t0)
+	reserve(t, l, "before", t0, hold(q, units(3)))
+	settle(t, l, "before", t0, Usage{}, units(3)) // from early
+	reserve(t, l, "after", h1, hold(q, units(4)))
+	settle(t, l, "after", h1, Usage{}, units(4)) // from never: early is gone
+	wantBalance(t, l, q, h1, units(7), 0, units(1))
 }
 
 func testHoldTTL(t *testing.T, l Ledger) {

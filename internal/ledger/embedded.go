@@ -3,8 +3,11 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"sync/atomic"
+	"os"
+	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -12,38 +15,57 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/money"
 )
 
-// Embedded is a Ledger in one bbolt file, for a single proxy process. Every
-// mutation is on disk (bbolt fsyncs on commit) before its call returns, and
-// concurrent calls share a commit and its fsync through db.Batch.
+// Embedded is a Ledger in one bbolt file, for a single proxy process.
+// Reservations live in memory; Settle and Charge append their spend to a
+// journal (see journal) before they return, and a flusher commits the
+// journal to the file in fsync'd batches. So spend a caller was told about
+// survives the process being killed at once, and the machine failing once
+// FlushInterval has passed.
 type Embedded struct {
 	db      *bolt.DB
 	opts    Options
-	writers atomic.Int64 // writes in flight
 	holds   *memHolds
+	journal *journal
+	flushAt int
+	kick    chan struct{} // asks the flusher for an early flush
+	stop    chan struct{}
+	done    chan struct{}
+	// flushMu lets one flush run at a time; retry is what a failed flush
+	// left to apply.
+	flushMu sync.Mutex
+	retry   []batch
+	closed  sync.Once
 }
 
 // EmbeddedOptions configure OpenEmbedded.
 type EmbeddedOptions struct {
 	Options
-	// BatchDelay is the longest a write that overlaps others waits for more
-	// to share its commit (a lone write never waits). Default 1ms, about one
-	// fsync: bbolt's own 10ms made concurrent requests slower, not faster,
-	// in BenchmarkReserveSettle.
-	BatchDelay time.Duration
+	// FlushInterval is how often journaled spend is committed to the file,
+	// and so the most a failure of the machine (not of the process) can
+	// lose. Default 100ms.
+	FlushInterval time.Duration
+	// FlushAt commits early once a journal file holds this many records,
+	// which bounds memory. Default 4096.
+	FlushAt int
+	// OnFlushError hears of a failed commit of the journal; it is retried
+	// every FlushInterval, and the journal keeps the spend meanwhile.
+	OnFlushError func(error)
 }
 
 var _ Ledger = (*Embedded)(nil)
 
-// OpenEmbedded opens or creates the ledger file at path. Only one process
-// may have it open; a second waits up to 5 seconds, then fails.
+// OpenEmbedded opens or creates the ledger file at path and commits what
+// the journal holds from before. Only one process may have it open; a
+// second waits up to 5 seconds, then fails.
 func OpenEmbedded(path string, o EmbeddedOptions) (*Embedded, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: opening %s: %w", path, err)
 	}
-	db.MaxBatchDelay = time.Millisecond
-	if o.BatchDelay > 0 {
-		db.MaxBatchDelay = o.BatchDelay
+	e := &Embedded{db: db, opts: o.Options.withDefaults(), holds: newMemHolds(), flushAt: o.FlushAt,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if e.flushAt <= 0 {
+		e.flushAt = 4096
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketReservations, bucketCharges, bucketExpiry, bucketAccounts} {
@@ -53,35 +75,234 @@ func OpenEmbedded(path string, o EmbeddedOptions) (*Embedded, error) {
 		}
 		return nil
 	})
+	var left []batch
+	if err == nil {
+		e.journal, left, err = openJournal(path)
+	}
+	if err == nil && len(left) > 0 {
+		e.retry = left
+		err = e.flush()
+	}
 	if err != nil {
+		if e.journal != nil {
+			_ = e.journal.close()
+		}
 		_ = db.Close()
 		return nil, fmt.Errorf("ledger: initialising %s: %w", path, err)
 	}
-	return &Embedded{db: db, opts: o.Options.withDefaults(), holds: newMemHolds()}, nil
+	interval := o.FlushInterval
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	go e.flusher(interval, o.OnFlushError)
+	return e, nil
 }
 
-// Close closes the file.
-func (e *Embedded) Close() error { return e.db.Close() }
+// Close commits what the journal holds and closes the file.
+func (e *Embedded) Close() error {
+	var err error
+	e.closed.Do(func() {
+		close(e.stop)
+		<-e.done
+		err = errors.Join(e.flush(), e.journal.close(), e.db.Close())
+	})
+	return err
+}
 
-// update runs fn in a write transaction. A write with no other in flight
-// commits at once; overlapping writes share a commit and its fsync through
-// db.Batch, which waits up to BatchDelay to gather them. bbolt may run a
-// batched fn more than once (when another fn of the batch fails), so fn sets
-// its results afresh each time, and returns domain errors through its result
-// rather than as an error, which would roll back the whole batch.
-func (e *Embedded) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
+// flusher commits the journal every interval, or sooner when asked.
+func (e *Embedded) flusher(interval time.Duration, onError func(error)) {
+	defer close(e.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		case <-e.kick:
+		}
+		// A failed flush keeps its batch and is retried on the next tick;
+		// meanwhile memory counts the spend and the journal keeps it.
+		if err := e.flush(); err != nil && onError != nil {
+			onError(err)
+		}
+	}
+}
+
+// journal appends a Settle or Charge; record then updates memory under the
+// journal's lock, so that no flush can take the entry before memory counts it.
+func (e *Embedded) append(en journalEntry, record func(gen uint64)) error {
+	n, err := e.journal.append(en, func(gen uint64) {
+		e.holds.mu.Lock()
+		defer e.holds.mu.Unlock()
+		record(gen)
+	})
+	if err == nil && n >= e.flushAt {
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// flush commits the journal's closed files to bbolt in one transaction,
+// then forgets them.
+func (e *Embedded) flush() error {
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	b, err := e.journal.rotate()
+	if err != nil {
 		return err
 	}
-	defer e.writers.Add(-1)
-	if e.writers.Add(1) == 1 {
-		return e.db.Update(fn)
+	batches := e.retry
+	if b.entries != nil {
+		batches = append(batches, b)
 	}
-	return e.db.Batch(fn)
+	if len(batches) == 0 {
+		return nil
+	}
+	m := e.holds
+	err = e.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range batches {
+			if err := e.apply(tx, b.entries); err != nil {
+				return err
+			}
+		}
+		// Once this commit is visible, readers count the spend from the file.
+		m.mu.Lock()
+		for _, b := range batches {
+			m.applied[b.gen] = tx.ID()
+		}
+		m.mu.Unlock()
+		return nil
+	})
+	m.mu.Lock()
+	for _, b := range batches {
+		if err != nil {
+			delete(m.applied, b.gen)
+		} else {
+			m.flushed(b)
+		}
+	}
+	m.mu.Unlock()
+	if err != nil {
+		e.retry = batches
+		return fmt.Errorf("ledger: committing the journal: %w", err)
+	}
+	e.retry = nil
+	for _, b := range batches {
+		err = errors.Join(err, os.Remove(b.path))
+	}
+	return err
+}
+
+// apply commits journal entries that the file does not have yet. Spend is
+// summed per account and counter first, so that a batch writes each once.
+func (e *Embedded) apply(tx *bolt.Tx, entries []journalEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := e.prune(tx, entries[len(entries)-1].at(), pruneBatch+len(entries)); err != nil {
+		return err
+	}
+	type group struct {
+		c  commit
+		at time.Time
+	}
+	var groups []*group
+	index := map[string]*group{}
+	draws := map[string][]draw{}
+	var drawOrder []string
+	for _, en := range entries {
+		at := en.at()
+		fresh, err := e.record(tx, en, at)
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			continue // applied before a crash left its journal behind
+		}
+		accounts := make([]Account, len(en.Holds))
+		amounts := make([]money.Micros, len(en.Holds))
+		for i, h := range en.Holds {
+			if accounts[i], err = h.Account.account(); err != nil {
+				return err
+			}
+			amounts[i] = money.Micros(h.Amount)
+		}
+		for _, c := range commits(accounts, amounts, en.Usage) {
+			if c.account.Kind == Prepaid {
+				if draws[c.account.Key] == nil {
+					drawOrder = append(drawOrder, c.account.Key)
+				}
+				draws[c.account.Key] = append(draws[c.account.Key], draw{ms(at), int64(c.amount)})
+			}
+			k := c.account.Key + "\x00" + c.account.Window.writeCounter(at).key
+			if g := index[k]; g != nil {
+				g.c.amount += c.amount
+				g.c.usage = addUsage(g.c.usage, c.usage)
+				continue
+			}
+			g := &group{c: c, at: at}
+			index[k] = g
+			groups = append(groups, g)
+		}
+	}
+	for _, g := range groups {
+		acct, err := openAccount(tx, g.c.account.Key)
+		if err != nil {
+			return err
+		}
+		if err := acct.add(g.c.account.Window, g.at, int64(g.c.amount), g.c.usage); err != nil {
+			return err
+		}
+	}
+	for _, key := range drawOrder {
+		acct, err := openAccount(tx, key)
+		if err != nil {
+			return err
+		}
+		if err := acct.draw(draws[key]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record stores the id of a journal entry, and reports false when the file
+// already has it.
+func (e *Embedded) record(tx *bolt.Tx, en journalEntry, at time.Time) (bool, error) {
+	typ, b, payload := byte('r'), tx.Bucket(bucketReservations), []byte(nil)
+	if en.Charge {
+		typ, b = 'c', tx.Bucket(bucketCharges)
+	} else {
+		var err error
+		if payload, err = json.Marshal(storedReservation{State: stateSettled, Decision: *en.Decision}); err != nil {
+			return false, err
+		}
+	}
+	if _, ok := idRecord(b, en.ID, at); ok {
+		return false, nil
+	}
+	expires := at.Add(e.opts.IDRetention)
+	if err := b.Put([]byte(en.ID), append(u64(ms(expires)), payload...)); err != nil {
+		return false, err
+	}
+	return true, tx.Bucket(bucketExpiry).Put(expiryKey(expires, typ, en.ID), nil)
+}
+
+// idRecord returns what is stored for an id in b, while it is retained at now.
+func idRecord(b *bolt.Bucket, id string, now time.Time) ([]byte, bool) {
+	v := b.Get([]byte(id))
+	if len(v) < 8 || i64(v) <= ms(now) {
+		return nil, false
+	}
+	return v[8:], true
 }
 
 // Reserve implements Ledger. Holds live in memory (see memHolds): reserving
-// reads the file and writes nothing, so it costs no fsync.
+// reads the file and writes nothing.
 func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now time.Time) (Decision, error) {
 	if err := validateHolds(id, holds); err != nil {
 		return Decision{}, err
@@ -98,7 +319,7 @@ func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now tim
 	}
 	var dec Decision
 	err := e.db.View(func(tx *bolt.Tx) error {
-		if s, ok, err := getReservation(tx, id); err != nil || ok {
+		if s, ok, err := getReservation(tx, id, now); err != nil || ok {
 			dec = s.Decision // settled before: the first answer stands
 			return err
 		}
@@ -117,9 +338,8 @@ func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now tim
 
 // decide checks every hold against its account, counting earlier holds of
 // the same reservation on the same account.
-// Callers hold e.holds.mu, so that memory holds and the file agree.
+// Callers hold e.holds.mu, so that memory and the file agree.
 func (e *Embedded) decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, error) {
-	nowMS := ms(now)
 	avail := map[string]int64{}
 	resets := map[string]time.Time{}
 	for _, h := range holds {
@@ -131,7 +351,8 @@ func (e *Embedded) decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, e
 		if err != nil {
 			return Decision{}, err
 		}
-		if avail[key], resets[key], err = available(acct, h.Account, now, e.holds.held(key, nowMS, tx.ID())); err != nil {
+		mem := e.holds.account(key, h.Account.Window, now, tx.ID())
+		if avail[key], resets[key], err = available(acct, h.Account, now, mem); err != nil {
 			return Decision{}, err
 		}
 	}
@@ -153,15 +374,30 @@ func (e *Embedded) decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, e
 }
 
 // available is what an account can still hold at now, given what memory
-// holds on it, and for a Budget when its window next frees spend.
-func available(acct accountTx, a Account, now time.Time, memHeld int64) (int64, time.Time, error) {
-	nowMS := ms(now)
-	held := acct.held(nowMS) + memHeld
+// adds to the file, and for a Budget when its window next frees spend.
+func available(acct accountTx, a Account, now time.Time, mem memAccount) (int64, time.Time, error) {
 	if a.Kind == Prepaid {
-		gs, err := acct.grants(nowMS)
-		return unused(gs) - acct.debt() - held, time.Time{}, err
+		// Journaled spend draws on the grants as the file will draw it.
+		nowMS := ms(now)
+		from := nowMS
+		if mem.prepaid > 0 {
+			from = min(from, mem.firstMS)
+		}
+		gs, err := acct.grants(from)
+		debt := acct.debt()
+		switch {
+		case mem.prepaid == 0:
+		case expiresWithin(gs, mem.firstMS, mem.lastMS):
+			debt += consume(gs, mem.draws()...)
+		default: // every grant is live for every spend: the order is moot
+			debt += consume(gs, draw{mem.firstMS, mem.prepaid})
+		}
+		return unused(gs, nowMS) - debt - mem.held, time.Time{}, err
 	}
 	total, oldest := acct.read(a.Window, now)
+	if oldest.IsZero() {
+		oldest = mem.oldest
+	}
 	reset := oldest
 	if a.Window.Period != "" {
 		_, reset = a.Window.Bounds(now)
@@ -169,12 +405,15 @@ func available(acct accountTx, a Account, now time.Time, memHeld int64) (int64, 
 	if !reset.IsZero() {
 		reset = fromMS(ms(reset)) // the precision and zone Redis gives
 	}
-	return int64(a.Limit) - total.spent - held, reset, nil
+	return int64(a.Limit) - total.spent - mem.window.spent - mem.held, reset, nil
 }
 
-// Settle implements Ledger: one commit, the only fsync of a request.
+// Settle implements Ledger: one journal write, no fsync of its own.
 func (e *Embedded) Settle(ctx context.Context, id string, actual []money.Micros, usage Usage, now time.Time) error {
 	if err := validateSettle(id, actual, usage); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m := e.holds
@@ -199,7 +438,7 @@ func (e *Embedded) Settle(ctx context.Context, id string, actual []money.Micros,
 		// Not in memory: settled long ago (answered from the file) or never reserved.
 		var known bool
 		err := e.db.View(func(tx *bolt.Tx) error {
-			_, known, _ = getReservation(tx, id)
+			_, known, _ = getReservation(tx, id, now)
 			return nil
 		})
 		if err != nil || known {
@@ -209,37 +448,26 @@ func (e *Embedded) Settle(ctx context.Context, id string, actual []money.Micros,
 	}
 	accounts, err := r.record.accounts()
 	if err == nil {
-		err = e.update(ctx, func(tx *bolt.Tx) error {
-			if err := e.prune(tx, now); err != nil {
-				return err
-			}
-			for _, c := range commits(accounts, actual, usage) {
-				if err := commitSpend(tx, c, now); err != nil {
-					return err
-				}
-			}
-			// Once this commit is visible, readers count its spend, not its holds.
-			m.mu.Lock()
-			m.settling(id, r, tx.ID())
-			m.mu.Unlock()
-			// The record answers a repeated settle once memory forgot it.
-			return e.putReservation(tx, id, storedReservation{Record: r.record, State: stateSettled, Decision: r.decision}, now)
+		en := journalEntry{ID: id, At: now.UnixNano(), Holds: slices.Clone(r.record.Holds), Usage: usage, Decision: &r.decision}
+		for i := range en.Holds {
+			en.Holds[i].Amount = int64(actual[i])
+		}
+		err = e.append(en, func(gen uint64) {
+			// The holds become spend in one step: reads never miss both.
+			m.drop(id, r)
+			m.spend(gen, commits(accounts, actual, usage), now)
+			r.state, r.gen = stateSettled, gen
 		})
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if err != nil {
-		r.state = stateHeld // nothing committed: a retry may settle
-		m.settling(id, r, 0)
-		return err
+		m.mu.Lock()
+		r.state = stateHeld // nothing journaled: a retry may settle
+		m.mu.Unlock()
 	}
-	// Settled: the file's record answers a repeat from now on.
-	m.drop(id, r)
-	delete(m.res, id)
-	return nil
+	return err
 }
 
-// Charge implements Ledger.
+// Charge implements Ledger: one journal write, like Settle.
 func (e *Embedded) Charge(ctx context.Context, id string, charges []Hold, usage Usage, now time.Time) error {
 	if err := validateHolds(id, charges); err != nil {
 		return err
@@ -247,28 +475,39 @@ func (e *Embedded) Charge(ctx context.Context, id string, charges []Hold, usage 
 	if err := validateUsage(usage); err != nil {
 		return err
 	}
-	return e.update(ctx, func(tx *bolt.Tx) error {
-		if err := e.prune(tx, now); err != nil {
-			return err
-		}
-		seen := tx.Bucket(bucketCharges)
-		if seen.Get([]byte(id)) != nil {
-			return nil
-		}
-		if err := seen.Put([]byte(id), nil); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketExpiry).Put(expiryKey(now.Add(e.opts.IDRetention), 'c', id), nil); err != nil {
-			return err
-		}
-		accounts, amounts := holdAccounts(charges)
-		for _, c := range commits(accounts, amounts, usage) {
-			if err := commitSpend(tx, c, now); err != nil {
-				return err
-			}
-		}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m := e.holds
+	m.mu.Lock()
+	if _, ok := m.charged[id]; ok {
+		m.mu.Unlock()
+		return nil // journaled, or being journaled: counted once
+	}
+	m.charged[id] = 0
+	m.mu.Unlock()
+	var seen bool
+	err := e.db.View(func(tx *bolt.Tx) error {
+		_, seen = idRecord(tx.Bucket(bucketCharges), id, now)
 		return nil
 	})
+	if err == nil && !seen {
+		en := journalEntry{Charge: true, ID: id, At: now.UnixNano(), Usage: usage}
+		for _, h := range charges {
+			en.Holds = append(en.Holds, holdRecord{Account: recordAccount(h.Account), Amount: int64(h.Amount)})
+		}
+		accounts, amounts := holdAccounts(charges)
+		err = e.append(en, func(gen uint64) {
+			m.spend(gen, commits(accounts, amounts, usage), now)
+			m.charged[id] = gen
+		})
+	}
+	if err != nil || seen {
+		m.mu.Lock()
+		delete(m.charged, id)
+		m.mu.Unlock()
+	}
+	return err
 }
 
 // Release implements Ledger. It touches only memory.
@@ -286,12 +525,20 @@ func (e *Embedded) Release(ctx context.Context, id string) error {
 	return nil
 }
 
-// Grant implements Ledger.
+// Grant implements Ledger. Grants are rare: each commits at once.
 func (e *Embedded) Grant(ctx context.Context, account string, g Grant, now time.Time) error {
 	if err := validateGrant(account, g); err != nil {
 		return err
 	}
-	return e.update(ctx, func(tx *bolt.Tx) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Journaled spend commits first: a grant pays the debt before it, and
+	// memory draws only spend that came after every grant in the file.
+	if err := e.flush(); err != nil {
+		return err
+	}
+	return e.db.Update(func(tx *bolt.Tx) error {
 		acct, err := openAccount(tx, account)
 		if err != nil {
 			return err
@@ -322,17 +569,16 @@ func (e *Embedded) Balance(ctx context.Context, a Account, now time.Time) (Snaps
 	var snap Snapshot
 	e.holds.mu.Lock()
 	defer e.holds.mu.Unlock()
-	var memHeld int64
 	err := e.db.View(func(tx *bolt.Tx) error {
-		memHeld = e.holds.held(a.Key, ms(now), tx.ID())
+		mem := e.holds.account(a.Key, a.Window, now, tx.ID())
 		acct, _ := openAccount(tx, a.Key)
 		total, _ := acct.read(a.Window, now)
-		avail, _, err := available(acct, a, now, memHeld)
+		avail, _, err := available(acct, a, now, mem)
 		snap = Snapshot{
-			Spent:     money.Micros(total.spent),
-			Held:      money.Micros(acct.held(ms(now)) + memHeld),
+			Spent:     money.Micros(total.spent + mem.window.spent),
+			Held:      money.Micros(mem.held),
 			Remaining: money.Micros(avail),
-			Usage:     total.usage,
+			Usage:     addUsage(total.usage, mem.window.usage),
 		}
 		snap.WindowStart, _ = a.Window.Bounds(now)
 		return err
@@ -340,49 +586,9 @@ func (e *Embedded) Balance(ctx context.Context, a Account, now time.Time) (Snaps
 	return snap, err
 }
 
-// commitSpend adds spend and usage to an account's window and, for a
-// prepaid account, draws the spend from its grants; what they cannot cover
-// becomes debt.
-func commitSpend(tx *bolt.Tx, c commit, now time.Time) error {
-	acct, err := openAccount(tx, c.account.Key)
-	if err != nil {
-		return err
-	}
-	if err := acct.add(c.account.Window, now, int64(c.amount), c.usage); err != nil {
-		return err
-	}
-	if c.account.Kind != Prepaid {
-		return nil
-	}
-	nowMS := ms(now)
-	gs, err := acct.grants(nowMS)
-	if err != nil {
-		return err
-	}
-	if left := consume(gs, int64(c.amount)); left > 0 {
-		if err := acct.b.Put(keyDebt, u64(acct.debt()+left)); err != nil {
-			return err
-		}
-	}
-	return acct.saveGrants(gs, nowMS)
-}
-
-func dropHolds(tx *bolt.Tx, id string, r reservationRecord) error {
-	for i, h := range r.Holds {
-		acct, err := openAccount(tx, h.Account.Key)
-		if err != nil {
-			return err
-		}
-		if err := acct.sub(bucketHolds).Delete(holdKey(r.ExpiresMS, i, id)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func getReservation(tx *bolt.Tx, id string) (storedReservation, bool, error) {
-	v := tx.Bucket(bucketReservations).Get([]byte(id))
-	if v == nil {
+func getReservation(tx *bolt.Tx, id string, now time.Time) (storedReservation, bool, error) {
+	v, ok := idRecord(tx.Bucket(bucketReservations), id, now)
+	if !ok {
 		return storedReservation{}, false, nil
 	}
 	var s storedReservation
@@ -390,41 +596,30 @@ func getReservation(tx *bolt.Tx, id string) (storedReservation, bool, error) {
 	return s, err == nil, err
 }
 
-// putReservation stores a reservation; a non-zero created also indexes it
-// for dropping after the id retention.
-func (e *Embedded) putReservation(tx *bolt.Tx, id string, s storedReservation, created time.Time) error {
-	v, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	if err := tx.Bucket(bucketReservations).Put([]byte(id), v); err != nil {
-		return err
-	}
-	if created.IsZero() {
-		return nil
-	}
-	return tx.Bucket(bucketExpiry).Put(expiryKey(created.Add(e.opts.IDRetention), 'r', id), nil)
-}
-
 func expiryKey(at time.Time, typ byte, id string) []byte {
 	return append(append(u64(ms(at)), typ), id...)
 }
 
-// prune drops a bounded number of id records older than the retention.
-func (e *Embedded) prune(tx *bolt.Tx, now time.Time) error {
+// prune drops up to limit id records older than the retention. A flush
+// adds one record per journal entry and drops up to that many more, so it
+// keeps up.
+func (e *Embedded) prune(tx *bolt.Tx, now time.Time, limit int) error {
 	index := tx.Bucket(bucketExpiry)
 	var dead [][]byte
 	c := index.Cursor()
-	for k, _ := c.First(); k != nil && len(dead) < pruneBatch && i64(k) <= ms(now); k, _ = c.Next() {
+	for k, _ := c.First(); k != nil && len(dead) < limit && i64(k) <= ms(now); k, _ = c.Next() {
 		dead = append(dead, append([]byte(nil), k...))
 	}
 	for _, k := range dead {
-		from := bucketReservations
+		b := tx.Bucket(bucketReservations)
 		if k[8] == 'c' {
-			from = bucketCharges
+			b = tx.Bucket(bucketCharges)
 		}
-		if err := tx.Bucket(from).Delete(k[9:]); err != nil {
-			return err
+		// Unless the id was recorded again since, with a later expiry.
+		if v := b.Get(k[9:]); len(v) >= 8 && i64(v) == i64(k) {
+			if err := b.Delete(k[9:]); err != nil {
+				return err
+			}
 		}
 	}
 	return deleteKeys(index, dead)

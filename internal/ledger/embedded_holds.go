@@ -1,22 +1,37 @@
 package ledger
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
 
-// memHolds keeps the Embedded ledger's reservations in memory. One process
-// owns the file, so holds need not outlive it: a hold lost in a crash is a
-// request that was never served, and only settled spend must be durable.
-// Keeping them here spares every request a second fsync'd commit.
+// memHolds is the Embedded ledger's state in memory: reservations and their
+// holds, and spend that is journaled but not yet in the bbolt file.
+//
+// Holds need not outlive the process, which alone owns the file: a hold lost
+// in a crash is a request that was never served, and only settled spend
+// must be durable. Journaled spend counts from memory until the flush that
+// commits it to the file is visible to the reader.
 type memHolds struct {
 	mu  sync.Mutex
 	res map[string]*memReservation
 	// swept is when sweep last ran: it scans every reservation, so it runs
 	// at most once a second, not on every call.
 	swept time.Time
-	// byAccount sums live holds per account key: id -> hold.
+	// byAccount sums live holds per account key: hold id -> hold.
 	byAccount map[string]map[string]memHold
+	// pending is journaled spend per account key, summed per journal
+	// generation and counter; draws is the same spend of prepaid accounts
+	// one by one, in order, for drawing on grants.
+	pending map[string][]*pendingSpend
+	draws   map[string][]pendingDraw
+	// applied maps a journal generation to the bbolt write transaction that
+	// commits it, while that commit is under way: a read snapshot at or
+	// past it already counts the spend.
+	applied map[uint64]int
+	// charged are charge ids journaled but not yet in the file, by generation.
+	charged map[string]uint64
 }
 
 type memReservation struct {
@@ -24,47 +39,95 @@ type memReservation struct {
 	decision Decision
 	state    string // stateHeld, stateSettling, stateSettled or stateReleased
 	expires  time.Time
+	gen      uint64 // the journal generation its settle went to
 }
 
 type memHold struct {
 	amount    int64
 	expiresMS int64
-	// settledIn is the id of the write transaction that commits this hold's
-	// spend, once its settle is committing: a read snapshot at or past it
-	// already counts the spend, and must not count the hold too.
-	settledIn int
 }
 
-// stateSettling marks a reservation whose settle is being committed, so that
-// a concurrent settle of the same id commits nothing.
+// pendingSpend is spend of one account in one counter, from one journal
+// generation.
+type pendingSpend struct {
+	gen     uint64
+	counter counter
+	counts  counts
+	// firstMS and lastMS bound when the spend was made.
+	firstMS, lastMS int64
+}
+
+type pendingDraw struct {
+	gen uint64
+	draw
+}
+
+// stateSettling marks a reservation whose settle is being journaled, so
+// that a concurrent settle of the same id commits nothing.
 const stateSettling = "settling"
 
 func newMemHolds() *memHolds {
-	return &memHolds{res: map[string]*memReservation{}, byAccount: map[string]map[string]memHold{}}
+	return &memHolds{
+		res: map[string]*memReservation{}, byAccount: map[string]map[string]memHold{},
+		pending: map[string][]*pendingSpend{}, draws: map[string][]pendingDraw{}, applied: map[uint64]int{}, charged: map[string]uint64{},
+	}
 }
 
-// held sums the live holds of an account at nowMS, as seen from the read
-// snapshot with transaction id snapshot. Callers hold mu.
-func (m *memHolds) held(key string, nowMS int64, snapshot int) int64 {
-	var sum int64
+// memAccount is what memory adds to an account's state in the file.
+type memAccount struct {
+	held int64
+	// window is journaled spend in the window read, not yet in the
+	// snapshot, and oldest when the first of it leaves a rolling window.
+	window counts
+	oldest time.Time
+	// prepaid is a prepaid account's journaled spend, made between
+	// firstMS and lastMS; draws lists it spend by spend, in order, for
+	// when a grant expires in between and the order matters.
+	prepaid, firstMS, lastMS int64
+	draws                    func() []draw
+}
+
+// account sums what memory holds for an account at now, as seen from the
+// read snapshot with transaction id snapshot. Callers hold mu.
+func (m *memHolds) account(key string, w Window, now time.Time, snapshot int) memAccount {
+	var a memAccount
+	nowMS := ms(now)
 	for _, h := range m.byAccount[key] {
-		if h.expiresMS > nowMS && (h.settledIn == 0 || h.settledIn > snapshot) {
-			sum += h.amount
+		if h.expiresMS > nowMS {
+			a.held += h.amount
 		}
 	}
-	return sum
-}
-
-// settling marks a reservation's holds as committed by write transaction
-// txID (0 undoes it, when the commit failed). Callers hold mu.
-func (m *memHolds) settling(id string, r *memReservation, txID int) {
-	for i, h := range r.record.Holds {
-		k := holdID(id, i)
-		if mh, ok := m.byAccount[h.Account.Key][k]; ok {
-			mh.settledIn = txID
-			m.byAccount[h.Account.Key][k] = mh
+	inSnapshot := func(gen uint64) bool {
+		tx, ok := m.applied[gen]
+		return ok && tx <= snapshot
+	}
+	for _, p := range m.pending[key] {
+		if inSnapshot(p.gen) {
+			continue
+		}
+		if a.prepaid == 0 || p.firstMS < a.firstMS {
+			a.firstMS = p.firstMS
+		}
+		a.lastMS = max(a.lastMS, p.lastMS)
+		a.prepaid += p.counts.spent
+		if p.counter.covers(now) {
+			a.window.spent += p.counts.spent
+			a.window.usage = addUsage(a.window.usage, p.counts.usage)
+			if w.Rolling > 0 && p.counts.spent > 0 && (a.oldest.IsZero() || p.counter.until.Before(a.oldest)) {
+				a.oldest = p.counter.until
+			}
 		}
 	}
+	a.draws = func() []draw {
+		var ds []draw
+		for _, d := range m.draws[key] {
+			if !inSnapshot(d.gen) {
+				ds = append(ds, d.draw)
+			}
+		}
+		return ds
+	}
+	return a
 }
 
 // add records an admitted reservation and its holds. Callers hold mu.
@@ -88,18 +151,58 @@ func (m *memHolds) drop(id string, r *memReservation) {
 	}
 }
 
-// sweep forgets what memory no longer needs: finished reservations once
-// their hold expired (the file answers for settled ones from then on), and
-// held ones once they are past settling late (expiry plus the id retention).
-// Expired holds count for nothing meanwhile. Callers hold mu.
+// spend counts journaled spend until generation gen is in the file.
+// Callers hold mu.
+func (m *memHolds) spend(gen uint64, cs []commit, at time.Time) {
+	for _, c := range cs {
+		ctr := c.account.Window.writeCounter(at)
+		var p *pendingSpend
+		for _, q := range m.pending[c.account.Key] {
+			if q.gen == gen && q.counter.key == ctr.key {
+				p = q
+			}
+		}
+		if p == nil {
+			p = &pendingSpend{gen: gen, counter: ctr, firstMS: ms(at), lastMS: ms(at)}
+			m.pending[c.account.Key] = append(m.pending[c.account.Key], p)
+		}
+		p.firstMS, p.lastMS = min(p.firstMS, ms(at)), max(p.lastMS, ms(at))
+		p.counts.spent += int64(c.amount)
+		p.counts.usage = addUsage(p.counts.usage, c.usage)
+		if c.account.Kind == Prepaid {
+			m.draws[c.account.Key] = append(m.draws[c.account.Key], pendingDraw{gen, draw{ms(at), int64(c.amount)}})
+		}
+	}
+}
+
+// flushed forgets what generation gen journaled, now that the file has it.
+// Callers hold mu.
+func (m *memHolds) flushed(b batch) {
+	dropGeneration(m.pending, func(p *pendingSpend) bool { return p.gen == b.gen })
+	dropGeneration(m.draws, func(d pendingDraw) bool { return d.gen == b.gen })
+	for _, en := range b.entries {
+		if en.Charge {
+			if m.charged[en.ID] == b.gen {
+				delete(m.charged, en.ID)
+			}
+		} else if r, ok := m.res[en.ID]; ok && r.state == stateSettled && r.gen == b.gen {
+			delete(m.res, en.ID) // the file answers a retry from now on
+		}
+	}
+	delete(m.applied, b.gen)
+}
+
+// sweep forgets reservations memory no longer needs: released ones once
+// their hold expired, and held ones once they are past settling late
+// (expiry plus the id retention). Settled ones go when their spend reaches
+// the file. Expired holds count for nothing meanwhile. Callers hold mu.
 func (m *memHolds) sweep(now time.Time, retention time.Duration) {
 	if d := now.Sub(m.swept); d >= 0 && d < time.Second {
 		return
 	}
 	m.swept = now
 	for id, r := range m.res {
-		done := r.state == stateSettled || r.state == stateReleased
-		if (done && r.expires.Before(now)) || (r.state == stateHeld && r.expires.Add(retention).Before(now)) {
+		if (r.state == stateReleased && r.expires.Before(now)) || (r.state == stateHeld && r.expires.Add(retention).Before(now)) {
 			m.drop(id, r)
 			delete(m.res, id)
 		}
@@ -108,4 +211,17 @@ func (m *memHolds) sweep(now time.Time, retention time.Duration) {
 
 func holdID(id string, i int) string {
 	return id + "\x00" + string(rune('0'+i%10)) + string(rune('0'+i/10))
+}
+
+// dropGeneration deletes the values of one journal generation from a map of
+// per-account lists, and the accounts left with none.
+func dropGeneration[T any](byAccount map[string][]T, ofGen func(T) bool) {
+	for key, vs := range byAccount {
+		vs = slices.DeleteFunc(vs, ofGen)
+		if len(vs) == 0 {
+			delete(byAccount, key)
+		} else {
+			byAccount[key] = vs
+		}
+	}
 }

@@ -11,11 +11,10 @@ import (
 
 // Layout of the bbolt file:
 //
-//	reservations/<id>            storedReservation as JSON
-//	charges/<id>                 empty: the charge id was seen
+//	reservations/<id>            expiry ms, then storedReservation as JSON, once settled
+//	charges/<id>                 expiry ms: the charge id was seen
 //	expiry/<ms><type><id>        when an id record may be dropped
 //	accounts/<key>/debt          spend no grant covered, int64
-//	accounts/<key>/holds/<exp ms><index><reservation id>  held amount
 //	accounts/<key>/grants/<id>   liveGrant as JSON, while it may count
 //	accounts/<key>/granted/<id>  empty: every grant id ever added
 //	accounts/<key>/counters/<counter key>  spent and usage, 5 int64
@@ -24,22 +23,21 @@ var (
 	bucketCharges      = []byte("charges")
 	bucketExpiry       = []byte("expiry")
 	bucketAccounts     = []byte("accounts")
-	bucketHolds        = []byte("holds")
 	bucketGrants       = []byte("grants")
 	bucketGranted      = []byte("granted")
 	bucketCounters     = []byte("counters")
 	keyDebt            = []byte("debt")
 )
 
-// storedReservation is a reservation with its state and first decision.
+// storedReservation is a settled reservation: its first decision answers a
+// retried Reserve, and its presence a retried Settle.
 type storedReservation struct {
-	Record   reservationRecord `json:"record"`
-	State    string            `json:"state"`
-	Decision Decision          `json:"decision"`
+	State    string   `json:"state"`
+	Decision Decision `json:"decision"`
 }
 
-// pruneBatch bounds the id records dropped per write, so that a write never
-// stalls on a large backlog; each write adds one record, so it keeps up.
+// pruneBatch bounds the id records dropped per write beyond those the
+// write adds, so that a write never stalls on a large backlog.
 const pruneBatch = 64
 
 func u64(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
@@ -49,13 +47,6 @@ func i64(b []byte) int64 {
 		return 0
 	}
 	return int64(binary.BigEndian.Uint64(b))
-}
-
-// holdKey sorts hold entries by expiry so that expired ones are a prefix.
-func holdKey(expMS int64, index int, id string) []byte {
-	k := binary.BigEndian.AppendUint64(nil, uint64(expMS))
-	k = binary.BigEndian.AppendUint32(k, uint32(index))
-	return append(k, id...)
 }
 
 // accountTx is one account's buckets inside a transaction. Its buckets are
@@ -73,7 +64,7 @@ func openAccount(tx *bolt.Tx, key string) (accountTx, error) {
 	if err != nil {
 		return accountTx{}, err
 	}
-	for _, name := range [][]byte{bucketHolds, bucketGrants, bucketGranted, bucketCounters} {
+	for _, name := range [][]byte{bucketGrants, bucketGranted, bucketCounters} {
 		if _, err := b.CreateBucketIfNotExists(name); err != nil {
 			return accountTx{}, err
 		}
@@ -88,29 +79,28 @@ func (a accountTx) sub(name []byte) *bolt.Bucket {
 	return a.b.Bucket(name)
 }
 
-// held sums the holds live at nowMS.
-func (a accountTx) held(nowMS int64) int64 {
-	b := a.sub(bucketHolds)
-	if b == nil {
-		return 0
+// draw takes prepaid spend from the grants, in order, as of each spend's
+// time; what they cannot cover becomes debt.
+func (a accountTx) draw(draws []draw) error {
+	gs, err := a.grants(firstMS(draws))
+	if err != nil {
+		return err
 	}
-	var sum int64
-	c := b.Cursor()
-	for k, v := c.Seek(u64(nowMS + 1)); k != nil; k, v = c.Next() {
-		sum += i64(v)
+	if debt := consume(gs, draws...); debt > 0 {
+		if err := a.b.Put(keyDebt, u64(a.debt()+debt)); err != nil {
+			return err
+		}
 	}
-	return sum
+	return a.saveGrants(gs, draws[len(draws)-1].atMS)
 }
 
-// sweepHolds deletes holds that expired at nowMS (their proxy never settled).
-func (a accountTx) sweepHolds(nowMS int64) error {
-	b := a.sub(bucketHolds)
-	var dead [][]byte
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil && i64(k) <= nowMS; k, _ = c.Next() {
-		dead = append(dead, bytes.Clone(k))
+// firstMS is the earliest time of draws: grants live then may count for them.
+func firstMS(draws []draw) int64 {
+	first := draws[0].atMS
+	for _, d := range draws {
+		first = min(first, d.atMS)
 	}
-	return deleteKeys(b, dead)
+	return first
 }
 
 func (a accountTx) debt() int64 {
@@ -181,7 +171,7 @@ func (a accountTx) payDebt(nowMS int64) error {
 	if err != nil {
 		return err
 	}
-	left := consume(gs, debt)
+	left := consume(gs, draw{nowMS, debt})
 	if err := a.b.Put(keyDebt, u64(left)); err != nil {
 		return err
 	}

@@ -37,25 +37,50 @@ func sortGrants(gs []liveGrant) {
 	})
 }
 
-// consume draws amount from sorted live grants and returns what they could
-// not cover.
-func consume(gs []liveGrant, amount int64) int64 {
-	for i := range gs {
-		if amount <= 0 {
-			break
-		}
-		take := min(gs[i].Amount-gs[i].Used, amount)
-		gs[i].Used += take
-		amount -= take
-	}
-	return amount
+// draw is prepaid spend to draw from grants, at a time in Unix milliseconds.
+type draw struct {
+	atMS, amount int64
 }
 
-// unused is the credit left in live grants.
-func unused(gs []liveGrant) int64 {
+// consume draws each spend, in order, from the sorted grants live at its
+// time, and returns what they could not cover: debt.
+func consume(gs []liveGrant, draws ...draw) int64 {
+	var debt int64
+	for _, d := range draws {
+		left := d.amount
+		for i := range gs {
+			if left <= 0 {
+				break
+			}
+			if !gs[i].live(d.atMS) {
+				continue
+			}
+			take := min(gs[i].Amount-gs[i].Used, left)
+			gs[i].Used += take
+			left -= take
+		}
+		debt += left
+	}
+	return debt
+}
+
+// unused is the credit left in the grants live at nowMS.
+func unused(gs []liveGrant, nowMS int64) int64 {
 	var sum int64
 	for _, g := range gs {
-		sum += g.Amount - g.Used
+		if g.live(nowMS) {
+			sum += g.Amount - g.Used
+		}
 	}
 	return sum
+}
+
+// expiresWithin reports whether a grant expires in (fromMS, toMS].
+func expiresWithin(gs []liveGrant, fromMS, toMS int64) bool {
+	for _, g := range gs {
+		if g.ExpiresMS > fromMS && g.ExpiresMS <= toMS {
+			return true
+		}
+	}
+	return false
 }

@@ -111,9 +111,18 @@ func (w Window) bucketWidth() time.Duration {
 type counter struct {
 	// key names the counters within the account, unique per window config.
 	key string
-	// until is when a rolling bucket stops counting; for a calendar window
-	// it is the window's end, for lifetime zero.
-	until time.Time
+	// [from, until) are the read times that count it: for a calendar window
+	// the window itself, for a rolling bucket from its start until it is
+	// too old; both zero for lifetime, which always counts.
+	from, until time.Time
+}
+
+// covers reports whether a read at now counts c.
+func (c counter) covers(now time.Time) bool {
+	if c.from.IsZero() && c.until.IsZero() {
+		return true
+	}
+	return !now.Before(c.from) && now.Before(c.until)
 }
 
 // readCounters are the counters that make up the window containing now:
@@ -142,13 +151,14 @@ func (w Window) writeCounter(now time.Time) counter {
 		return counter{key: "life"}
 	}
 	start, end := w.Bounds(now)
-	return counter{key: fmt.Sprintf("cal|%s|%s|%d", w.Period, w.location(), start.Unix()), until: end}
+	return counter{key: fmt.Sprintf("cal|%s|%s|%d", w.Period, w.location(), start.Unix()), from: start, until: end}
 }
 
 func (w Window) bucket(width, b int64) counter {
 	// Fixed-width index so that keys of one width sort by time.
 	return counter{
 		key:   fmt.Sprintf("roll|%d|%020d", width, b),
+		from:  time.Unix(b*width, 0),
 		until: time.Unix((b+1)*width, 0).Add(w.Rolling),
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -11,8 +12,14 @@ import (
 // AdminHandler serves the admin port, apart from traffic: /healthz (the
 // process is up), /readyz (a config is loaded), /metrics and /configz
 // (which config is served, never its secrets).
-func (s *Server) AdminHandler(g prometheus.Gatherer) http.Handler {
+// With profiling, it also serves Go's /debug/pprof endpoints.
+func (s *Server) AdminHandler(g prometheus.Gatherer, profiling bool) http.Handler {
 	mux := http.NewServeMux()
+	if profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if s.Config() == nil {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,8 +41,25 @@ const (
 
 func main() {
 	scale := flag.Float64("scale", 1, "multiply the number of requests of every scenario")
+	rows := flag.String("rows", "", "run only the scenarios whose name matches this regular expression")
+	concs := flag.String("conc", "1,64", "concurrency levels, comma-separated")
+	profiling := flag.Bool("profiling", false, "serve /debug/pprof on the proxies' admin ports (18081 Embedded, 18091 Redis)")
 	flag.Parse()
-	if err := run(*scale); err != nil {
+	only, err := regexp.Compile(*rows)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -rows:", err)
+		os.Exit(2)
+	}
+	var levels []int
+	for _, c := range strings.Split(*concs, ",") {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 {
+			fmt.Fprintln(os.Stderr, "bench: -conc: not a concurrency:", c)
+			os.Exit(2)
+		}
+		levels = append(levels, n)
+	}
+	if err := run(*scale, only, levels, *profiling); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -60,7 +78,7 @@ func (p *process) cpu() time.Duration {
 	return cpuTime(p.cmd.Process.Pid)
 }
 
-func run(scale float64) error {
+func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error {
 	dir, err := os.MkdirTemp("", "tollgate-bench")
 	if err != nil {
 		return err
@@ -91,7 +109,11 @@ func run(scale float64) error {
 		return err
 	}
 	defer stopProcess(redis)
-	proxyRedis, err := startProcess(filepath.Join(dir, "proxy"), "--config", redisCfg, "--listen-address", "127.0.0.1:18090", "--admin-address", "127.0.0.1:18091", "--log-level", "error", "--ledger-dir", dir)
+	proxyArgs := func(cfg, port string) []string {
+		return []string{"--config", cfg, "--listen-address", "127.0.0.1:" + port + "0", "--admin-address", "127.0.0.1:" + port + "1",
+			"--log-level", "error", "--ledger-dir", dir, "--profiling=" + strconv.FormatBool(profiling)}
+	}
+	proxyRedis, err := startProcess(filepath.Join(dir, "proxy"), proxyArgs(redisCfg, "1809")...)
 	if err != nil {
 		return err
 	}
@@ -100,7 +122,7 @@ func run(scale float64) error {
 	if err := waitReady("http://127.0.0.1:18091/readyz"); err != nil {
 		return err
 	}
-	proxy, err := startProcess(filepath.Join(dir, "proxy"), "--config", cfgPath, "--listen-address", "127.0.0.1:18080", "--admin-address", "127.0.0.1:18081", "--log-level", "error", "--ledger-dir", dir)
+	proxy, err := startProcess(filepath.Join(dir, "proxy"), proxyArgs(cfgPath, "1808")...)
 	if err != nil {
 		return err
 	}
@@ -129,8 +151,11 @@ func run(scale float64) error {
 		{"OpenAI client -> Anthropic", "claude-sonnet-4-5", false},
 		{"OpenAI client -> Anthropic stream", "claude-sonnet-4-5", true},
 	} {
-		for _, conc := range []int{1, 64} {
-			n := int(float64(map[int]int{1: 1500, 64: 12000}[conc]) * scale)
+		if !only.MatchString(sc.name) {
+			continue
+		}
+		for _, conc := range levels {
+			n := requests(conc, scale)
 			// The baseline forwards to the same upstream API: for translated
 			// rows it is a pass-through to the upstream's own wire format.
 			baseBody, basePath := body("gpt-4o-mini", sc.stream), "/v1/chat/completions"
@@ -155,8 +180,8 @@ func run(scale float64) error {
 	fmt.Println("\nunder an enforcing prepaid policy (Reserve before, Settle after), ratios against the same proxy without a policy and against the baseline:")
 	fmt.Printf("%-34s %5s %8s %9s %9s %11s %8s %8s\n", "scenario", "conc", "req/s", "p50", "p99", "cpu/req", "cpu x pol", "cpu x base")
 	plain := body("gpt-4o-mini", false)
-	for _, conc := range []int{1, 64} {
-		n := int(float64(map[int]int{1: 1500, 64: 12000}[conc]) * scale)
+	for _, conc := range levels {
+		n := requests(conc, scale)
 		b := load(base, "http://"+base.addr+"/v1/chat/completions", plain, conc, n)
 		free := loadAs(proxy, "http://"+proxy.addr+"/v1/chat/completions", plain, key, 200, conc, n)
 		for _, row := range []struct {
@@ -169,6 +194,9 @@ func run(scale float64) error {
 			{"enforced, Redis ledger", proxyRedis, paidKey, 200},
 			{"refused with the declared 402", proxy, brokeKey, 402},
 		} {
+			if !only.MatchString(row.name) {
+				continue
+			}
 			r := loadAs(row.p, "http://"+row.p.addr+"/v1/chat/completions", plain, row.key, row.want, conc, n)
 			if r.failed > 0 {
 				return fmt.Errorf("%s: %d requests did not get %d", row.name, r.failed, row.want)
@@ -184,6 +212,12 @@ func run(scale float64) error {
 	}
 	fmt.Printf("\nproxy memory: %d MB RSS idle with its config loaded, %d MB RSS after the run\n", idleRSS, rssMB(proxy.cmd.Process.Pid))
 	return nil
+}
+
+// requests is how many requests a scenario sends: enough for a stable p99
+// and CPU time read in 10ms ticks.
+func requests(conc int, scale float64) int {
+	return int(float64(min(1500*conc, 12000)) * scale)
 }
 
 type result struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -86,7 +87,7 @@ func start(t *testing.T, fake *fakeprovider.Server, open payment.Opener, cfg *da
 }
 
 func embedded(t *testing.T) (payment.Opener, dataplane.Ledger) {
-	return payment.OpenLedger(t.TempDir()), dataplane.Ledger{Type: "Embedded"}
+	return payment.OpenLedger(t.TempDir(), slog.New(slog.DiscardHandler)), dataplane.Ledger{Type: "Embedded"}
 }
 
 func fake(t *testing.T, words int) *fakeprovider.Server {
@@ -264,8 +265,8 @@ func TestConcurrentReserveRedis(t *testing.T) {
 	led := dataplane.Ledger{Type: "Redis", Redis: &dataplane.RedisLedger{Address: addr}}
 	balance := 50 * estimate()
 	cfg := config(f.URL(), []dataplane.Credit{{ID: "fifty", Amount: balance}}, led, prepaid("t/plan"))
-	a := start(t, f, payment.OpenLedger(""), cfg, nil)
-	b := start(t, f, payment.OpenLedger(""), cfg, nil)
+	a := start(t, f, payment.OpenLedger("", slog.New(slog.DiscardHandler)), cfg, nil)
+	b := start(t, f, payment.OpenLedger("", slog.New(slog.DiscardHandler)), cfg, nil)
 	concurrency(t, []*gateway{a, b}, a.enforcer.Ledger(), balance)
 }
 
@@ -362,7 +363,7 @@ func TestFailureModes(t *testing.T) {
 	for mode, want := range map[string]int{"FailClosed": 503, "FailOpen": 200} {
 		p := prepaid("t/plan")
 		p.FailureMode = mode
-		g := start(t, f, payment.OpenLedger(""), config(f.URL(), []dataplane.Credit{{ID: "c", Amount: money.MustParse("10")}}, led, p), nil)
+		g := start(t, f, payment.OpenLedger("", slog.New(slog.DiscardHandler)), config(f.URL(), []dataplane.Credit{{ID: "c", Amount: money.MustParse("10")}}, led, p), nil)
 		resp, body, err := chat(g, "gpt-4o", 10)
 		if err != nil || resp.StatusCode != want {
 			t.Errorf("%s with the ledger down: %v %d %s", mode, err, resp.StatusCode, body)
