@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -273,20 +272,19 @@ func (e *Embedded) apply(tx *bolt.Tx, entries []journalEntry) error {
 // record stores the id of a journal entry, and reports false when the file
 // already has it.
 func (e *Embedded) record(tx *bolt.Tx, en journalEntry, at time.Time) (bool, error) {
-	typ, b, payload := byte('r'), tx.Bucket(bucketReservations), []byte(nil)
+	typ, b := byte('r'), tx.Bucket(bucketReservations)
 	if en.Charge {
 		typ, b = 'c', tx.Bucket(bucketCharges)
-	} else {
-		var err error
-		if payload, err = json.Marshal(storedReservation{State: stateSettled, Decision: *en.Decision}); err != nil {
-			return false, err
-		}
 	}
 	if _, ok := idRecord(b, en.ID, at); ok {
 		return false, nil
 	}
 	expires := at.Add(e.opts.IDRetention)
-	if err := b.Put([]byte(en.ID), append(u64(ms(expires)), payload...)); err != nil {
+	v := encoder{u64(ms(expires))}
+	if !en.Charge {
+		v.remaining(*en.Decision)
+	}
+	if err := b.Put([]byte(en.ID), v.b); err != nil {
 		return false, err
 	}
 	return true, tx.Bucket(bucketExpiry).Put(expiryKey(expires, typ, en.ID), nil)
@@ -319,8 +317,8 @@ func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now tim
 	}
 	var dec Decision
 	err := e.db.View(func(tx *bolt.Tx) error {
-		if s, ok, err := getReservation(tx, id, now); err != nil || ok {
-			dec = s.Decision // settled before: the first answer stands
+		if first, ok, err := getReservation(tx, id, now); err != nil || ok {
+			dec = first // settled before: the first answer stands
 			return err
 		}
 		var err error
@@ -586,14 +584,16 @@ func (e *Embedded) Balance(ctx context.Context, a Account, now time.Time) (Snaps
 	return snap, err
 }
 
-func getReservation(tx *bolt.Tx, id string, now time.Time) (storedReservation, bool, error) {
+// getReservation returns the first decision of a reservation settled and
+// retained at now.
+func getReservation(tx *bolt.Tx, id string, now time.Time) (Decision, bool, error) {
 	v, ok := idRecord(tx.Bucket(bucketReservations), id, now)
 	if !ok {
-		return storedReservation{}, false, nil
+		return Decision{}, false, nil
 	}
-	var s storedReservation
-	err := json.Unmarshal(v, &s)
-	return s, err == nil, err
+	d := decoder{b: v}
+	dec := d.admitted()
+	return dec, d.err == nil, d.err
 }
 
 func expiryKey(at time.Time, typ byte, id string) []byte {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -47,14 +46,14 @@ type journal struct {
 // journalEntry is one Settle or Charge: the spend to commit and the id that
 // makes it count once.
 type journalEntry struct {
-	Charge bool   `json:"charge,omitempty"`
-	ID     string `json:"id"`
+	Charge bool
+	ID     string
 	// At is when it happened, in Unix nanoseconds: it picks the window.
-	At    int64        `json:"at"`
-	Holds []holdRecord `json:"holds"` // accounts and the amounts to commit
-	Usage Usage        `json:"usage"`
+	At    int64
+	Holds []holdRecord // accounts and the amounts to commit
+	Usage Usage
 	// Decision is a settled reservation's first answer, kept for retries.
-	Decision *Decision `json:"decision,omitempty"`
+	Decision *Decision
 }
 
 func (en journalEntry) at() time.Time { return time.Unix(0, en.At) }
@@ -120,8 +119,8 @@ func readJournal(path string) ([]journalEntry, error) {
 		if _, err := io.ReadFull(r, payload); err != nil || crc32.Checksum(payload, crcTable) != sum {
 			return out, nil
 		}
-		var en journalEntry
-		if err := json.Unmarshal(payload, &en); err != nil {
+		en, err := decodeEntry(payload)
+		if err != nil {
 			return out, nil
 		}
 		out = append(out, en)
@@ -142,10 +141,6 @@ func (j *journal) next() error {
 // append writes en in one write(2) and, only once it is written, runs
 // then with the generation it belongs to, while no flush can take it.
 func (j *journal) append(en journalEntry, then func(gen uint64)) (pending int, err error) {
-	payload, err := json.Marshal(en)
-	if err != nil {
-		return 0, err
-	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
@@ -154,9 +149,11 @@ func (j *journal) append(en journalEntry, then func(gen uint64)) (pending int, e
 	if j.broken != nil {
 		return 0, j.broken
 	}
-	j.buf = binary.LittleEndian.AppendUint32(j.buf[:0], uint32(len(payload)))
-	j.buf = binary.LittleEndian.AppendUint32(j.buf, crc32.Checksum(payload, crcTable))
-	j.buf = append(j.buf, payload...)
+	// A record is its length, its CRC-32C and the entry.
+	j.buf = encodeEntry(append(j.buf[:0], make([]byte, 8)...), en)
+	payload := j.buf[8:]
+	binary.LittleEndian.PutUint32(j.buf, uint32(len(payload)))
+	binary.LittleEndian.PutUint32(j.buf[4:], crc32.Checksum(payload, crcTable))
 	if _, err := j.f.Write(j.buf); err != nil {
 		err = fmt.Errorf("ledger: writing the journal: %w", err)
 		if terr := j.f.Truncate(j.size); terr != nil {

@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -11,11 +10,11 @@ import (
 
 // Layout of the bbolt file:
 //
-//	reservations/<id>            expiry ms, then storedReservation as JSON, once settled
+//	reservations/<id>            expiry ms, then the remaining amounts it was admitted with, once settled
 //	charges/<id>                 expiry ms: the charge id was seen
 //	expiry/<ms><type><id>        when an id record may be dropped
 //	accounts/<key>/debt          spend no grant covered, int64
-//	accounts/<key>/grants/<id>   liveGrant as JSON, while it may count
+//	accounts/<key>/grants/<id>   amount, used and expiry ms, while it may count
 //	accounts/<key>/granted/<id>  empty: every grant id ever added
 //	accounts/<key>/counters/<counter key>  spent and usage, 5 int64
 var (
@@ -28,13 +27,6 @@ var (
 	bucketCounters     = []byte("counters")
 	keyDebt            = []byte("debt")
 )
-
-// storedReservation is a settled reservation: its first decision answers a
-// retried Reserve, and its presence a retried Settle.
-type storedReservation struct {
-	State    string   `json:"state"`
-	Decision Decision `json:"decision"`
-}
 
 // pruneBatch bounds the id records dropped per write beyond those the
 // write adds, so that a write never stalls on a large backlog.
@@ -117,9 +109,9 @@ func (a accountTx) grants(nowMS int64) ([]liveGrant, error) {
 		return nil, nil
 	}
 	var gs []liveGrant
-	err := b.ForEach(func(_, v []byte) error {
-		var g liveGrant
-		if err := json.Unmarshal(v, &g); err != nil {
+	err := b.ForEach(func(k, v []byte) error {
+		g, err := decodeGrant(string(k), v)
+		if err != nil {
 			return err
 		}
 		if g.live(nowMS) {
@@ -136,18 +128,14 @@ func (a accountTx) grants(nowMS int64) ([]liveGrant, error) {
 func (a accountTx) saveGrants(gs []liveGrant, nowMS int64) error {
 	b := a.sub(bucketGrants)
 	for _, g := range gs {
-		v, err := json.Marshal(g)
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte(g.ID), v); err != nil {
+		if err := b.Put([]byte(g.ID), encodeGrant(g)); err != nil {
 			return err
 		}
 	}
 	var dead [][]byte
 	err := b.ForEach(func(k, v []byte) error {
-		var g liveGrant
-		if err := json.Unmarshal(v, &g); err != nil {
+		g, err := decodeGrant(string(k), v)
+		if err != nil {
 			return err
 		}
 		if !g.live(nowMS) {
