@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -147,7 +148,7 @@ type exchange struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{start: time.Now(), api: provider.OpenAIChat}
 	x.RequestID = requestID(r)
-	x.LedgerID = newID()
+	x.LedgerID = newLedgerID(x.start)
 	x.Request = r
 	w.Header().Set(HeaderRequestID, x.RequestID)
 	defer s.finish(x)
@@ -335,6 +336,15 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return "req_" + hex.EncodeToString(b[:])
+}
+
+// newLedgerID is a random id that sorts by time, so that ledgers that index
+// ids (the Embedded one does, in a B+tree) append rather than insert.
+func newLedgerID(now time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixNano()))
+	_, _ = rand.Read(b[8:])
+	return hex.EncodeToString(b[:])
 }
 
 func printable(s string) bool {

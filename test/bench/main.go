@@ -162,8 +162,15 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 			if strings.HasPrefix(sc.model, "claude") {
 				baseBody, basePath = anthropicBody(sc.stream), "/v1/messages"
 			}
-			b := load(base, "http://"+base.addr+basePath, baseBody, conc, n)
-			p := load(proxy, "http://"+proxy.addr+"/v1/chat/completions", body(sc.model, sc.stream), conc, n)
+			targets := []target{
+				{p: base, url: "http://" + base.addr + basePath, payload: baseBody},
+				{p: proxy, url: "http://" + proxy.addr + "/v1/chat/completions", payload: body(sc.model, sc.stream)},
+			}
+			if conc == 1 { // the latency added at concurrency 1 is against calling the upstream directly
+				targets = append(targets, target{p: &process{}, url: fake.URL() + basePathFor(sc.model, basePath), payload: baseBody})
+			}
+			rs := measure(conc, n, targets...)
+			b, p := rs[0], rs[1]
 			fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8.2f %8.2f %8.2f   baseline: %.0f req/s, p50 %s, p99 %s, cpu/req %s\n",
 				sc.name, conc, p.rps, ms(p.p50), ms(p.p99), us(p.cpu), p.rps/b.rps, ratio(p.p99, b.p99), ratio(p.cpu, b.cpu),
 				b.rps, ms(b.p50), ms(b.p99), us(b.cpu))
@@ -171,7 +178,7 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 				return fmt.Errorf("%s: %d proxy and %d baseline requests failed", sc.name, p.failed, b.failed)
 			}
 			if conc == 1 {
-				d := load(&process{}, fake.URL()+basePathFor(sc.model, basePath), baseBody, 1, n)
+				d := rs[2]
 				added = append(added, fmt.Sprintf("%-34s proxy p99 %s - direct p99 %s = %s added (baseline adds %s)",
 					sc.name, ms(p.p99), ms(d.p99), ms(p.p99-d.p99), ms(b.p99-d.p99)))
 			}
@@ -182,22 +189,30 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 	plain := body("gpt-4o-mini", false)
 	for _, conc := range levels {
 		n := requests(conc, scale)
-		b := load(base, "http://"+base.addr+"/v1/chat/completions", plain, conc, n)
-		free := loadAs(proxy, "http://"+proxy.addr+"/v1/chat/completions", plain, key, 200, conc, n)
-		for _, row := range []struct {
+		rows := []struct {
 			name string
-			p    *process
-			key  string
-			want int
+			target
 		}{
-			{"enforced, Embedded ledger", proxy, paidKey, 200},
-			{"enforced, Redis ledger", proxyRedis, paidKey, 200},
-			{"refused with the declared 402", proxy, brokeKey, 402},
-		} {
-			if !only.MatchString(row.name) {
-				continue
-			}
-			r := loadAs(row.p, "http://"+row.p.addr+"/v1/chat/completions", plain, row.key, row.want, conc, n)
+			{"(baseline)", target{p: base, url: "http://" + base.addr + "/v1/chat/completions", payload: plain}},
+			{"(same proxy, no policy)", target{p: proxy, url: "http://" + proxy.addr + "/v1/chat/completions", payload: plain}},
+			{"enforced, Embedded ledger", target{p: proxy, url: "http://" + proxy.addr + "/v1/chat/completions", payload: plain, apiKey: paidKey}},
+			{"enforced, Redis ledger", target{p: proxyRedis, url: "http://" + proxyRedis.addr + "/v1/chat/completions", payload: plain, apiKey: paidKey}},
+			{"refused with the declared 402", target{p: proxy, url: "http://" + proxy.addr + "/v1/chat/completions", payload: plain, apiKey: brokeKey, want: 402}},
+		}
+		rows = slices.DeleteFunc(rows, func(r struct {
+			name string
+			target
+		}) bool {
+			return !strings.HasPrefix(r.name, "(") && !only.MatchString(r.name)
+		})
+		targets := make([]target, len(rows))
+		for i, r := range rows {
+			targets[i] = r.target
+		}
+		rs := measure(conc, n, targets...)
+		b, free := rs[0], rs[1]
+		for i, row := range rows[2:] {
+			r := rs[i+2]
 			if r.failed > 0 {
 				return fmt.Errorf("%s: %d requests did not get %d", row.name, r.failed, row.want)
 			}
@@ -227,29 +242,76 @@ type result struct {
 	failed   int
 }
 
-// load sends n requests with conc workers and measures the server's CPU.
-func load(p *process, url, payload string, conc, n int) result {
-	return loadAs(p, url, payload, key, 200, conc, n)
+// target is what one row of a scenario loads: a server, its URL, the
+// request body, the tenant's key and the status every answer must have.
+type target struct {
+	p       *process
+	url     string
+	payload string
+	apiKey  string // default: the metered tenant
+	want    int    // default 200
 }
 
-// loadAs sends n requests as the tenant with apiKey, expecting status want.
-func loadAs(p *process, url, payload, apiKey string, want, conc, n int) result {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc, MaxIdleConns: conc}}
-	// Warm up connections and caches.
-	for range min(conc*4, n) {
-		_ = once(client, url, payload, apiKey, want)
+// rounds is how many slices the requests of one measurement are cut into.
+// The targets of a scenario take turns slice by slice, so that a change in
+// the machine's load (it is shared) falls on all of them alike.
+const rounds = 6
+
+// measure sends n requests with conc workers to every target, interleaved,
+// and measures each one's server CPU.
+func measure(conc, n int, targets ...target) []result {
+	type total struct {
+		lat     []time.Duration
+		cpu     time.Duration
+		elapsed time.Duration
+		failed  int
 	}
-	lat := make([]time.Duration, n)
-	var failed int
+	totals := make([]total, len(targets))
+	clients := make([]*http.Client, len(targets))
+	for i, t := range targets {
+		if targets[i].apiKey == "" {
+			targets[i].apiKey = key
+		}
+		if targets[i].want == 0 {
+			targets[i].want = 200
+		}
+		clients[i] = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc, MaxIdleConns: conc}}
+		for range min(conc*4, n) { // warm up connections and caches
+			_ = once(clients[i], t.url, t.payload, targets[i].apiKey, targets[i].want)
+		}
+	}
+	for r := range rounds {
+		slice := n / rounds
+		if r < n%rounds {
+			slice++
+		}
+		for i, t := range targets {
+			lat, failed, cpu, elapsed := load(clients[i], t, conc, slice)
+			tt := &totals[i]
+			tt.lat, tt.failed, tt.cpu, tt.elapsed = append(tt.lat, lat...), tt.failed+failed, tt.cpu+cpu, tt.elapsed+elapsed
+		}
+	}
+	out := make([]result, len(targets))
+	for i, tt := range totals {
+		slices.Sort(tt.lat)
+		k := len(tt.lat)
+		out[i] = result{rps: float64(k) / tt.elapsed.Seconds(), p50: tt.lat[k/2], p99: tt.lat[k*99/100], cpu: tt.cpu / time.Duration(k), failed: tt.failed}
+	}
+	return out
+}
+
+// load sends n requests to t with conc workers.
+func load(client *http.Client, t target, conc, n int) (lat []time.Duration, failed int, cpu, elapsed time.Duration) {
+	lat = make([]time.Duration, n)
 	var mu sync.Mutex
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	cpu0, start := p.cpu(), time.Now()
+	cpu0, start := t.p.cpu(), time.Now()
 	for range conc {
 		wg.Go(func() {
 			for i := range jobs {
 				t0 := time.Now()
-				if err := once(client, url, payload, apiKey, want); err != nil {
+				if err := once(client, t.url, t.payload, t.apiKey, t.want); err != nil {
 					mu.Lock()
 					failed++
 					mu.Unlock()
@@ -263,9 +325,7 @@ func loadAs(p *process, url, payload, apiKey string, want, conc, n int) result {
 	}
 	close(jobs)
 	wg.Wait()
-	elapsed, cpu := time.Since(start), p.cpu()-cpu0
-	slices.Sort(lat)
-	return result{rps: float64(n) / elapsed.Seconds(), p50: lat[n/2], p99: lat[n*99/100], cpu: cpu / time.Duration(n), failed: failed}
+	return lat, failed, t.p.cpu() - cpu0, time.Since(start)
 }
 
 func once(c *http.Client, url, payload, apiKey string, want int) error {
