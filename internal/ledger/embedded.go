@@ -338,35 +338,38 @@ func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now tim
 // the same reservation on the same account.
 // Callers hold e.holds.mu, so that memory and the file agree.
 func (e *Embedded) decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, error) {
-	avail := map[string]int64{}
-	resets := map[string]time.Time{}
-	for _, h := range holds {
-		key := h.Account.Key
-		if _, ok := avail[key]; ok {
+	// Per hold, the index of the first hold on the same account: a
+	// reservation holds few accounts, so slices beat maps.
+	first := make([]int, len(holds))
+	avail := make([]int64, len(holds))
+	resets := make([]time.Time, len(holds))
+	extra := make([]int64, len(holds))
+	for i, h := range holds {
+		first[i] = slices.IndexFunc(holds[:i+1], func(o Hold) bool { return o.Account.Key == h.Account.Key })
+		if first[i] < i {
 			continue
 		}
-		acct, err := openAccount(tx, key)
+		acct, err := openAccount(tx, h.Account.Key)
 		if err != nil {
 			return Decision{}, err
 		}
-		mem := e.holds.account(key, h.Account.Window, now, tx.ID())
-		if avail[key], resets[key], err = available(acct, h.Account, now, mem); err != nil {
+		mem := e.holds.account(h.Account.Key, h.Account.Window, now, tx.ID())
+		if avail[i], resets[i], err = available(acct, h.Account, now, mem); err != nil {
 			return Decision{}, err
 		}
 	}
 	dec := Decision{Admitted: true, Refused: -1, Remaining: make([]money.Micros, len(holds))}
-	extra := map[string]int64{}
 	for i, h := range holds {
-		key := h.Account.Key
-		if int64(h.Amount) > avail[key]-extra[key] {
-			dec.Admitted, dec.Refused, dec.ResetAt = false, i, resets[key]
+		f := first[i]
+		if int64(h.Amount) > avail[f]-extra[f] {
+			dec.Admitted, dec.Refused, dec.ResetAt = false, i, resets[f]
 			clear(extra) // nothing is held
 			break
 		}
-		extra[key] += int64(h.Amount)
+		extra[f] += int64(h.Amount)
 	}
-	for i, h := range holds {
-		dec.Remaining[i] = money.Micros(avail[h.Account.Key] - extra[h.Account.Key])
+	for i := range holds {
+		dec.Remaining[i] = money.Micros(avail[first[i]] - extra[first[i]])
 	}
 	return dec, nil
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -19,8 +20,8 @@ type memHolds struct {
 	// swept is when sweep last ran: it scans every reservation, so it runs
 	// at most once a second, not on every call.
 	swept time.Time
-	// byAccount sums live holds per account key: hold id -> hold.
-	byAccount map[string]map[string]memHold
+	// byAccount keeps the holds of each account key.
+	byAccount map[string]*accountHolds
 	// pending is journaled spend per account key, summed per journal
 	// generation and counter; draws is the same spend of prepaid accounts
 	// one by one, in order, for drawing on grants.
@@ -47,6 +48,41 @@ type memHold struct {
 	expiresMS int64
 }
 
+// accountHolds are the holds on one account, with their sum, so that a read
+// need not add them up while none has expired.
+type accountHolds struct {
+	holds map[holdKey]memHold
+	sum   int64
+	// firstExpiryMS is at or before the earliest expiry among holds.
+	firstExpiryMS int64
+}
+
+// holdKey names the i-th hold of a reservation.
+type holdKey struct {
+	id string
+	i  int
+}
+
+// held sums the holds live at nowMS.
+func (a *accountHolds) held(nowMS int64) int64 {
+	if a == nil {
+		return 0
+	}
+	if a.firstExpiryMS > nowMS {
+		return a.sum
+	}
+	var sum int64
+	first := int64(math.MaxInt64)
+	for _, h := range a.holds {
+		if h.expiresMS > nowMS {
+			sum += h.amount
+		}
+		first = min(first, h.expiresMS)
+	}
+	a.firstExpiryMS = first
+	return sum
+}
+
 // pendingSpend is spend of one account in one counter, from one journal
 // generation.
 type pendingSpend struct {
@@ -68,7 +104,7 @@ const stateSettling = "settling"
 
 func newMemHolds() *memHolds {
 	return &memHolds{
-		res: map[string]*memReservation{}, byAccount: map[string]map[string]memHold{},
+		res: map[string]*memReservation{}, byAccount: map[string]*accountHolds{},
 		pending: map[string][]*pendingSpend{}, draws: map[string][]pendingDraw{}, applied: map[uint64]int{}, charged: map[string]uint64{},
 	}
 }
@@ -90,13 +126,7 @@ type memAccount struct {
 // account sums what memory holds for an account at now, as seen from the
 // read snapshot with transaction id snapshot. Callers hold mu.
 func (m *memHolds) account(key string, w Window, now time.Time, snapshot int) memAccount {
-	var a memAccount
-	nowMS := ms(now)
-	for _, h := range m.byAccount[key] {
-		if h.expiresMS > nowMS {
-			a.held += h.amount
-		}
-	}
+	a := memAccount{held: m.byAccount[key].held(ms(now))}
 	inSnapshot := func(gen uint64) bool {
 		tx, ok := m.applied[gen]
 		return ok && tx <= snapshot
@@ -133,19 +163,31 @@ func (m *memHolds) account(key string, w Window, now time.Time, snapshot int) me
 // add records an admitted reservation and its holds. Callers hold mu.
 func (m *memHolds) add(id string, holds []Hold, d Decision, expires time.Time) {
 	m.res[id] = &memReservation{record: newReservationRecord(holds, expires), decision: d, state: stateHeld, expires: expires}
+	exp := ms(expires)
 	for i, h := range holds {
-		if m.byAccount[h.Account.Key] == nil {
-			m.byAccount[h.Account.Key] = map[string]memHold{}
+		a := m.byAccount[h.Account.Key]
+		if a == nil {
+			a = &accountHolds{holds: map[holdKey]memHold{}, firstExpiryMS: exp}
+			m.byAccount[h.Account.Key] = a
 		}
-		m.byAccount[h.Account.Key][holdID(id, i)] = memHold{amount: int64(h.Amount), expiresMS: ms(expires)}
+		a.holds[holdKey{id, i}] = memHold{amount: int64(h.Amount), expiresMS: exp}
+		a.sum += int64(h.Amount)
+		a.firstExpiryMS = min(a.firstExpiryMS, exp)
 	}
 }
 
 // drop removes a reservation's holds. Callers hold mu.
 func (m *memHolds) drop(id string, r *memReservation) {
 	for i, h := range r.record.Holds {
-		delete(m.byAccount[h.Account.Key], holdID(id, i))
-		if len(m.byAccount[h.Account.Key]) == 0 {
+		a := m.byAccount[h.Account.Key]
+		if a == nil {
+			continue
+		}
+		if mh, ok := a.holds[holdKey{id, i}]; ok {
+			delete(a.holds, holdKey{id, i})
+			a.sum -= mh.amount
+		}
+		if len(a.holds) == 0 {
 			delete(m.byAccount, h.Account.Key)
 		}
 	}
@@ -207,10 +249,6 @@ func (m *memHolds) sweep(now time.Time, retention time.Duration) {
 			delete(m.res, id)
 		}
 	}
-}
-
-func holdID(id string, i int) string {
-	return id + "\x00" + string(rune('0'+i%10)) + string(rune('0'+i/10))
 }
 
 // dropGeneration deletes the values of one journal generation from a map of
