@@ -150,19 +150,13 @@ func (e *Embedded) append(en journalEntry, record func(gen uint64)) error {
 func (e *Embedded) flush() error {
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
-	b, err := e.journal.rotate()
-	if err != nil {
-		return err
-	}
-	batches := e.retry
-	if b.entries != nil {
-		batches = append(batches, b)
-	}
+	taken, takeErr := e.journal.take()
+	batches := append(e.retry, taken...)
 	if len(batches) == 0 {
-		return nil
+		return takeErr
 	}
 	m := e.holds
-	err = e.db.Update(func(tx *bolt.Tx) error {
+	err := e.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range batches {
 			if err := e.apply(tx, b.entries); err != nil {
 				return err
@@ -190,6 +184,7 @@ func (e *Embedded) flush() error {
 		return fmt.Errorf("ledger: committing the journal: %w", err)
 	}
 	e.retry = nil
+	err = takeErr
 	for _, b := range batches {
 		err = errors.Join(err, os.Remove(b.path))
 	}

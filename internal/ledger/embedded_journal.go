@@ -14,34 +14,45 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // journal is the Embedded ledger's write-ahead log of spend. Settle and
-// Charge append one record to it with write(2) before they return, which
-// survives the process being killed at any point; a flusher then applies
+// Charge copy one record into it before they return; a flusher then applies
 // the records in batches to the bbolt file, one fsync'd commit per batch,
-// and deletes them. So a request costs one small write, not an fsync of
-// its own.
+// and deletes them. So a request costs a copy to memory, not an fsync (nor
+// a system call) of its own.
 //
-// Records go to numbered files, one per batch: a flush starts the next
-// file, applies the previous one's records and deletes it, while new
-// records keep arriving. After a crash, Open replays whatever files are
-// left; applying a record twice is a no-op, because its id is recorded in
-// the same commit as its spend.
+// The journal files are mapped into memory (MAP_SHARED): what is copied
+// there is in the kernel's page cache at once, so it survives the process
+// being killed at any point, as a write(2) would. Each file is written
+// full of zeros before it is mapped, so that its disk blocks exist and a
+// full disk fails the creation of a file, not a copy into it; a zero
+// length ends the records.
+//
+// Records go to numbered files: a flush seals the current file, applies
+// the sealed ones' records and deletes them, while new records go to the
+// next file; a file that fills up is sealed early. After a crash, Open
+// replays whatever files are left; applying a record twice is a no-op,
+// because its id is recorded in the same commit as its spend.
 type journal struct {
 	base string // the ledger file's path; journal files are base.journal.<n>
 	mu   sync.Mutex
 	f    *os.File
+	mem  []byte // f, mapped
+	off  int    // where the next record goes
 	gen  uint64
-	size int64 // of f
-	// entries are what f holds, in order.
+	// entries are what f holds, in order; sealed are full files not yet
+	// taken by a flush.
 	entries []journalEntry
+	sealed  []batch
 	buf     []byte
-	// broken is set when a failed write could not be undone: appending
-	// after a partial record would hide every later one on replay.
-	broken error
 }
+
+// journalFileSize is the size of each journal file: at 100ms between
+// flushes, room for thousands of requests a second before one fills.
+const journalFileSize = 256 << 10
 
 // journalEntry is one Settle or Charge: the spend to commit and the id that
 // makes it count once.
@@ -129,60 +140,81 @@ func readJournal(path string) ([]journalEntry, error) {
 
 // next starts the next journal file. Callers hold mu, or own j.
 func (j *journal) next() error {
-	j.gen++
-	f, err := os.OpenFile(fmt.Sprintf("%s.journal.%d", j.base, j.gen), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	name := fmt.Sprintf("%s.journal.%d", j.base, j.gen+1)
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+	if err == nil {
+		_, err = f.Write(make([]byte, journalFileSize))
+		if err == nil {
+			j.mem, err = syscall.Mmap(int(f.Fd()), 0, journalFileSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+		}
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(name)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("ledger: starting a journal file: %w", err)
 	}
-	j.f, j.broken = f, nil
+	j.gen++
+	j.f, j.off = f, 0
 	return nil
 }
 
-// append writes en in one write(2) and, only once it is written, runs
-// then with the generation it belongs to, while no flush can take it.
+// append copies en into the journal and, once it is there, runs then with
+// the generation it belongs to, while no flush can take it. It returns how
+// many entries wait for a flush.
 func (j *journal) append(en journalEntry, then func(gen uint64)) (pending int, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
 		return 0, errors.New("ledger: closed")
 	}
-	if j.broken != nil {
-		return 0, j.broken
-	}
 	// A record is its length, its CRC-32C and the entry.
 	j.buf = encodeEntry(append(j.buf[:0], make([]byte, 8)...), en)
 	payload := j.buf[8:]
+	if len(j.buf) > journalFileSize-8 { // the zero length after it must fit too
+		return 0, fmt.Errorf("ledger: a record of %d bytes does not fit a journal file", len(j.buf))
+	}
 	binary.LittleEndian.PutUint32(j.buf, uint32(len(payload)))
 	binary.LittleEndian.PutUint32(j.buf[4:], crc32.Checksum(payload, crcTable))
-	if _, err := j.f.Write(j.buf); err != nil {
-		err = fmt.Errorf("ledger: writing the journal: %w", err)
-		if terr := j.f.Truncate(j.size); terr != nil {
-			j.broken = errors.Join(err, terr)
-			return 0, j.broken
+	if j.off+len(j.buf) > journalFileSize-8 {
+		if err := j.seal(); err != nil {
+			return 0, err
 		}
-		return 0, err
 	}
-	j.size += int64(len(j.buf))
+	j.off += copy(j.mem[j.off:], j.buf)
 	j.entries = append(j.entries, en)
 	then(j.gen)
-	return len(j.entries), nil
+	n := len(j.entries)
+	for _, b := range j.sealed {
+		n += len(b.entries)
+	}
+	return n, nil
 }
 
-// rotate closes the current file and starts the next; it returns the
-// closed file's batch, with nil entries when it held none (and is gone).
-func (j *journal) rotate() (batch, error) {
+// seal closes the current file, keeping its batch for the next flush, and
+// starts the next. Callers hold mu.
+func (j *journal) seal() error {
+	old, mem, b := j.f, j.mem, batch{gen: j.gen, path: j.f.Name(), entries: j.entries}
+	if err := j.next(); err != nil {
+		return err // keep appending to the old file while it has room
+	}
+	j.sealed, j.entries = append(j.sealed, b), nil
+	return errors.Join(syscall.Munmap(mem), old.Close())
+}
+
+// take seals the current file, if it holds anything, and returns every
+// sealed batch, oldest first.
+func (j *journal) take() ([]batch, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if len(j.entries) == 0 {
-		return batch{}, nil
+	var err error
+	if len(j.entries) > 0 {
+		err = j.seal()
 	}
-	old, b := j.f, batch{gen: j.gen, path: j.f.Name(), entries: j.entries}
-	if err := j.next(); err != nil {
-		j.gen-- // keep appending to the old file
-		return batch{}, err
-	}
-	j.entries, j.size = nil, 0
-	return b, old.Close()
+	out := j.sealed
+	j.sealed = nil
+	return out, err
 }
 
 // close closes the current file, and deletes it when it holds nothing.
@@ -192,10 +224,10 @@ func (j *journal) close() error {
 	if j.f == nil {
 		return nil
 	}
-	err := j.f.Close()
+	err := errors.Join(syscall.Munmap(j.mem), j.f.Close())
 	if len(j.entries) == 0 {
 		err = errors.Join(err, os.Remove(j.f.Name()))
 	}
-	j.f = nil
+	j.f, j.mem = nil, nil
 	return err
 }

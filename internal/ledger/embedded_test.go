@@ -273,6 +273,7 @@ func crash(t *testing.T, e *Embedded) {
 	e.closed.Do(func() {
 		close(e.stop)
 		<-e.done
+		_ = syscall.Munmap(e.journal.mem)
 		_ = e.journal.f.Close()
 		if err := e.db.Close(); err != nil {
 			t.Fatal(err)
@@ -313,14 +314,14 @@ func TestEmbeddedReplaysItsJournal(t *testing.T) {
 	reserve(t, l, "b", t0, hold(p, units(3)))
 	settle(t, l, "b", t0, Usage{Requests: 1}, units(3))
 	charge(t, l, "c", t0, Usage{Requests: 1}, hold(team, units(4)))
-	torn := l.journal.f.Name()
+	torn, end := l.journal.f.Name(), int64(l.journal.off)
 	crash(t, l)
 	// The machine died in the middle of writing one more record.
-	f, err := os.OpenFile(torn, os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(torn, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Write([]byte{200, 0, 0, 0, 1, 2, 3, 4, '{', '"'}); err != nil {
+	if _, err := f.WriteAt([]byte{200, 0, 0, 0, 1, 2, 3, 4, 's', 4}, end); err != nil {
 		t.Fatal(err)
 	}
 	_ = f.Close()

@@ -24,7 +24,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/tollgate-dev/tollgate/internal/dataplane"
 	"github.com/tollgate-dev/tollgate/internal/fakeprovider"
@@ -229,8 +231,7 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 	return nil
 }
 
-// requests is how many requests a scenario sends: enough for a stable p99
-// and CPU time read in 10ms ticks.
+// requests is how many requests a scenario sends: enough for a stable p99.
 func requests(conc int, scale float64) int {
 	return int(float64(min(1500*conc, 12000)) * scale)
 }
@@ -255,7 +256,7 @@ type target struct {
 // rounds is how many slices the requests of one measurement are cut into.
 // The targets of a scenario take turns slice by slice, so that a change in
 // the machine's load (it is shared) falls on all of them alike.
-const rounds = 6
+const rounds = 12
 
 // measure sends n requests with conc workers to every target, interleaved,
 // and measures each one's server CPU.
@@ -472,16 +473,15 @@ func waitReady(url string) error {
 	return fmt.Errorf("%s never became ready", url)
 }
 
-// cpuTime reads a process's user+system CPU time from /proc (Linux).
+// cpuTime reads a process's CPU time, all threads, to the nanosecond, from
+// its CPU-time clock (Linux: /proc/<pid>/stat counts only 10ms ticks).
 func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	var ts syscall.Timespec
+	clock := uintptr(int64(^pid)<<3 | 2) // the process's CPUCLOCK_SCHED clock
+	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clock, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
 		return 0
 	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+	return time.Duration(ts.Nano())
 }
 
 func rssMB(pid int) int {
