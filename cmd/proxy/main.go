@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -54,6 +55,13 @@ func run() error {
 		gracePeriod = flag.Duration("shutdown-grace", 25*time.Second, "How long in-flight requests may take to finish on shutdown.")
 	)
 	flag.Parse()
+	// The live heap of a proxy is small and its garbage is per request: the
+	// default GOGC=100 collects every few hundred requests, and a request
+	// that overlaps a collection is the latency tail. 400 collects a quarter
+	// as often for a few more MB of heap. GOGC in the environment wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return err

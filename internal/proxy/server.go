@@ -183,7 +183,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, x, err)
 		return
 	}
-	defer s.bufs.Put(body)
+	defer s.putBuf(body)
 	payload := body.Bytes()
 	if t.cfg.Logging.LogPrompts {
 		x.prompt = string(payload) // opted in by the ProxyConfig; off by default
@@ -290,7 +290,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 	buf := s.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
-		s.bufs.Put(buf)
+		s.putBuf(buf)
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, &provider.Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
@@ -388,7 +388,9 @@ func (s *Server) forward(w http.ResponseWriter, x *exchange, payload []byte, tic
 		s.stream(w, x, a, ticket)
 		return
 	}
-	data, err := readAll(a.resp.Body)
+	buf := s.bufs.Get().(*bytes.Buffer)
+	defer s.putBuf(buf) // after the answer is written: data and out may share it
+	data, err := readAll(buf, a.resp)
 	x.upstream = time.Since(a.sent)
 	if err != nil {
 		ticket.Release(context.WithoutCancel(ctx))
@@ -477,18 +479,35 @@ func copyRetryHeaders(dst, src http.Header) {
 	}
 }
 
-func readAll(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxUpstreamBody+1))
-	if err == nil && len(data) > maxUpstreamBody {
+// putBuf returns a buffer to the pool, unless a large body grew it: the
+// pool would keep that memory for good.
+func (s *Server) putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 {
+		s.bufs.Put(b)
+	}
+}
+
+// readAll reads an upstream answer into buf, sized up front when the
+// upstream said how long it is.
+func readAll(buf *bytes.Buffer, resp *http.Response) ([]byte, error) {
+	buf.Reset()
+	if n := resp.ContentLength; n > 0 && n <= maxUpstreamBody {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxUpstreamBody+1))
+	if err == nil && buf.Len() > maxUpstreamBody {
 		err = errors.New("upstream answer too large")
 	}
-	return data, err
+	return buf.Bytes(), err
 }
 
 // finish logs the request and counts it.
 func (s *Server) finish(x *exchange) {
 	latency := time.Since(x.start)
 	s.metrics.observe(x, latency)
+	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("request_id", x.RequestID), slog.String("tenant", x.Tenant), slog.String("route", x.Route),
 		slog.String("rule", x.Rule), slog.String("model", x.Model), slog.Int("status", x.status),
