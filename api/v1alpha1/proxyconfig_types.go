@@ -87,8 +87,10 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.type != 'Redis' || has(self.redis)",message="ledger.type Redis needs ledger.redis"
 // +kubebuilder:validation:XValidation:rule="self.type == 'Redis' || !has(self.redis)",message="ledger.redis may only be set when ledger.type is Redis"
 type LedgerConfig struct {
-	// type is Embedded (an fsync'd file next to a single proxy) or Redis
-	// (shared by any number of replicas).
+	// type is Embedded (a file next to a single proxy: a request's spend is
+	// journaled before its answer is sent, which survives the proxy being
+	// killed, and committed with fsync within 100ms, which survives the
+	// node failing) or Redis (shared by any number of replicas).
 	// +kubebuilder:default=Embedded
 	// +optional
 	Type LedgerType `json:"type,omitempty"`

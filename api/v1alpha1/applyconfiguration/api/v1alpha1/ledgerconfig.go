@@ -28,8 +28,10 @@ import (
 //
 // LedgerConfig says where spend is kept.
 type LedgerConfigApplyConfiguration struct {
-	// type is Embedded (an fsync'd file next to a single proxy) or Redis
-	// (shared by any number of replicas).
+	// type is Embedded (a file next to a single proxy: a request's spend is
+	// journaled before its answer is sent, which survives the proxy being
+	// killed, and committed with fsync within 100ms, which survives the
+	// node failing) or Redis (shared by any number of replicas).
 	Type *apiv1alpha1.LedgerType `json:"type,omitempty"`
 	// redis is the Redis server of a Redis ledger.
 	Redis *RedisLedgerApplyConfiguration `json:"redis,omitempty"`
