@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/dataplane"
 	"github.com/tollgate-dev/tollgate/internal/fakeprovider"
+	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/internal/proxy"
 	"github.com/tollgate-dev/tollgate/internal/proxy/payment"
 	"github.com/tollgate-dev/tollgate/internal/proxy/source"
@@ -123,4 +125,62 @@ func TestUsageInStatus(t *testing.T) {
 	eventually(t, "a soft limit Event", func() error { return hasEvent(ns, "prepaid-plan", "SoftLimitCrossed") })
 	tn, _ := get(t, ns, "acme", &v1.Tenant{})
 	t.Logf("acme after %d requests and a 402: spent %s, remaining %s %s", served, tn.Status.Usage.Spent, tn.Status.Usage.Remaining, tn.Status.Usage.Currency)
+}
+
+// TestUsageWritesAreThrottled: a proxy that reports new usage every 200ms
+// changes a Tenant's status at most once per UsageInterval, and a report
+// that stops changing writes nothing more.
+func TestUsageWritesAreThrottled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for two usage intervals and a half")
+	}
+	ns := applySamples(t)
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int64
+	report := func(context.Context) (*dataplane.UsageReport, error) {
+		return &dataplane.UsageReport{Gateway: ns + "/ai-gateway", UpdatedAt: time.Now(), Tenants: map[string]dataplane.TenantUsage{
+			ns + "/acme": {Currency: "USD", Spent: money.Micros(requests.Load() * 100), Remaining: money.MustParse("0.01"), Requests: requests.Load()}}}, nil
+	}
+	pctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go source.Usage(pctx, cs, ns, "ai-gateway", report, 200*time.Millisecond, slog.New(slog.DiscardHandler))
+
+	// seen records each distinct usage the Tenant's status showed, polling
+	// far more often than writes may happen.
+	seen := map[int64]time.Time{}
+	watch := func(d time.Duration, traffic bool) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if traffic {
+				requests.Add(1)
+			}
+			tn, _ := get(t, ns, "acme", &v1.Tenant{})
+			if u := tn.Status.Usage; u != nil {
+				if _, ok := seen[u.Requests]; !ok {
+					seen[u.Requests] = time.Now()
+				}
+			}
+		}
+	}
+	start := time.Now()
+	watch(2*UsageInterval+UsageInterval/2, true)
+	if n, most := len(seen), 3; n < 2 || n > most {
+		t.Fatalf("%d usage writes in %v of changing reports (%v), want 2 to %d", n, time.Since(start).Round(time.Second), seen, most)
+	}
+	t.Logf("%d usage writes in %v while reports changed every 200ms", len(seen), time.Since(start).Round(time.Second))
+	// Once the figures stop changing, the last of them is written, and then
+	// nothing: the proxy keeps reporting, but the same.
+	final := requests.Load()
+	watch(UsageInterval+time.Second, false)
+	if _, ok := seen[final]; !ok {
+		t.Fatalf("the last figures (%d requests) never reached status: %v", final, seen)
+	}
+	before, _ := get(t, ns, "acme", &v1.Tenant{})
+	time.Sleep(5 * time.Second)
+	after, _ := get(t, ns, "acme", &v1.Tenant{})
+	if after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("the Tenant was written with nothing changed: %+v, then %+v", before.Status, after.Status)
+	}
 }
