@@ -6,6 +6,7 @@ package devstack
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +64,36 @@ func (s *Stack) Proxy(gateway, addr, holder string) (*exec.Cmd, error) {
 		"--listen-address", addr, "--admin-address", "127.0.0.1:0", "--ledger-dir", filepath.Join(s.Dir, "ledger-"+holder), "--holder", holder)
 }
 
+// InClusterProxy runs a proxy for a Gateway as a Pod would see the
+// cluster: KUBERNETES_SERVICE_HOST and _PORT in its environment and a
+// service account token and the API server's CA at the standard path, so
+// that it takes the in-cluster path (rest.InClusterConfig) with nothing but
+// that token's permissions. The path is made in a private mount namespace
+// (unshare, root only): the machine's own /run is not touched.
+func (s *Stack) InClusterProxy(gateway, addr, holder, token string) (*exec.Cmd, error) {
+	host, err := url.Parse(s.Env.Config.Host)
+	if err != nil {
+		return nil, err
+	}
+	sa := filepath.Join(s.Dir, "sa-"+holder)
+	if err := os.MkdirAll(sa, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(sa, "token"), []byte(token), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(sa, "ca.crt"), s.Env.Config.CAData, 0o600); err != nil {
+		return nil, err
+	}
+	const mount = "/run/secrets/kubernetes.io/serviceaccount" // /var/run is /run
+	script := `mount -t tmpfs tmpfs /run && mkdir -p ` + mount + ` && cp "$1/token" "$1/ca.crt" ` + mount + `/ && shift && exec "$@"`
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", sa,
+		filepath.Join(s.Dir, "proxy"), "--gateway", gateway, "--listen-address", addr, "--admin-address", "127.0.0.1:0",
+		"--ledger-dir", filepath.Join(s.Dir, "ledger-"+holder))
+	cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST="+host.Hostname(), "KUBERNETES_SERVICE_PORT="+host.Port(), "POD_NAME="+holder)
+	return s.start("proxy-"+holder, cmd)
+}
+
 // Samples creates config/samples in a namespace (the GatewayClass once),
 // changing each object with edit first.
 func (s *Stack) Samples(ctx context.Context, namespace string, edit func(*unstructured.Unstructured)) error {
@@ -103,11 +134,15 @@ func External(baseURL, providerKey string) func(*unstructured.Unstructured) {
 }
 
 func (s *Stack) run(name, bin string, args ...string) (*exec.Cmd, error) {
+	return s.start(name, exec.Command(bin, args...))
+}
+
+// start starts cmd, logging to name.log, and stops it with the stack.
+func (s *Stack) start(name string, cmd *exec.Cmd) (*exec.Cmd, error) {
 	log, err := os.Create(filepath.Join(s.Dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, err

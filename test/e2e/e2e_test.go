@@ -25,14 +25,19 @@ import (
 	aoption "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/internal/devstack"
 	"github.com/tollgate-dev/tollgate/internal/fakeprovider"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/internal/proxy"
+	"github.com/tollgate-dev/tollgate/internal/render"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/internal/testredis"
 )
@@ -345,4 +350,46 @@ func TestSharedRedisLedger(t *testing.T) {
 	if spent > money.MustParse("0.01") || refusals.Load() == 0 || len(served) != 2 {
 		t.Fatalf("two proxies on one Redis ledger: spent %s of 0.01, %d refused, served by %d proxies", spent, refusals.Load(), len(served))
 	}
+}
+
+// TestInClusterProxy runs a proxy the way its Deployment does: the
+// in-cluster config, with a token of the ServiceAccount the manager renders
+// for the Gateway, so with the Role the manager renders and nothing more.
+// It loads its config, heartbeats (Programmed), serves, and writes usage.
+func TestInClusterProxy(t *testing.T) {
+	if out, err := exec.Command("unshare", "--mount", "true").CombinedOutput(); err != nil {
+		t.Skipf("a private mount namespace is needed for the service account path (run as root): %v %s", err, out)
+	}
+	const ns = "incluster"
+	if err := stack.Samples(ctx(t), ns, devstack.External(fake.URL()+"/v1", fakeprovider.OpenAIKey)); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(stack.Env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A token as the kubelet would mount it, for the ServiceAccount the manager renders.
+	var token string
+	eventually(t, "a token of the proxy's ServiceAccount", 60*time.Second, func() error {
+		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx(t), render.Name("ai-gateway", ""),
+			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+		if err == nil {
+			token = tr.Status.Token
+		}
+		return err
+	})
+	addr := freeAddr(t)
+	if _, err := stack.InClusterProxy(ns+"/ai-gateway", addr, ns+"-0", token); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "wait", "--for=condition=Programmed", "gateway/ai-gateway", "-n", ns, "--timeout=120s")
+	if _, err := chat("http://"+addr, tenantKey(t, ns, "acme"), "gpt-4o-mini", 50); err != nil {
+		t.Fatalf("a request through the in-cluster proxy: %v (log: %s)", err, stack.Log("proxy-"+ns+"-0"))
+	}
+	eventually(t, "the in-cluster proxy's usage in the Tenant's status", 60*time.Second, func() error {
+		if got := kubectl(t, "get", "tenant", "acme", "-n", ns, "-o", "jsonpath={.status.usage.requests}"); got != "1" {
+			return fmt.Errorf("requests %q, want 1", got)
+		}
+		return nil
+	})
 }
