@@ -52,6 +52,9 @@ type Options struct {
 	Models []string
 	// MaxRecorded bounds the requests kept for Requests; zero means 100.
 	MaxRecorded int
+	// StreamEndDelay holds an OpenAI stream open this long after [DONE],
+	// as a server whose last chunk travels apart from the data does.
+	StreamEndDelay time.Duration
 }
 
 // Fault makes the fake misbehave. The zero value behaves.
@@ -87,6 +90,7 @@ type Server struct {
 	fault Fault
 	reqs  []Request
 	seq   int
+	conns int
 }
 
 // New returns a fake provider handler.
@@ -134,7 +138,13 @@ func Start(o Options) (*Server, error) {
 	}
 	s := New(o)
 	s.ln = ln
-	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+		}
+	}}
 	go func() { _ = s.hs.Serve(ln) }()
 	return s, nil
 }
@@ -155,6 +165,13 @@ func (s *Server) Close() error {
 		return nil
 	}
 	return s.hs.Close()
+}
+
+// Connections counts the connections a started fake accepted.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 // SetFault changes how the fake misbehaves from the next request on.

@@ -259,7 +259,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req openAIRequest)
 	if withUsage && !st.event("", chunk([]any{}, s.openAIUsage(prompt, int64(n)))) {
 		return
 	}
-	st.event("", []byte("[DONE]"))
+	if st.event("", []byte("[DONE]")) {
+		sleep(r.Context(), s.opts.StreamEndDelay)
+	}
 }
 
 // piece is the i-th word of a reply as streamed, with its leading space.

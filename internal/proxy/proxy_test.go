@@ -516,3 +516,21 @@ func TestNoProviderKeyLeaks(t *testing.T) {
 		t.Fatalf("provider key in the client's answer: %s", body)
 	}
 }
+
+// TestStreamsReuseUpstreamConnections: a finished stream leaves its upstream
+// connection open for the next request, even when the upstream's last chunk
+// comes after [DONE]: the proxy reads the stream's end instead of dropping
+// the connection, which in production costs a TLS handshake per stream.
+func TestStreamsReuseUpstreamConnections(t *testing.T) {
+	h := start(t, fakeprovider.Options{ReplyWords: 5, StreamEndDelay: 20 * time.Millisecond})
+	before := h.fake.Connections()
+	for range 10 {
+		resp := post(t, h, "/v1/chat/completions", acmeKey, `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"stream"}]}`)
+		if body := readBody(t, resp); resp.StatusCode != 200 || !strings.Contains(body, "[DONE]") {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	if n := h.fake.Connections() - before; n != 1 {
+		t.Errorf("10 sequential streams opened %d upstream connections, want 1", n)
+	}
+}

@@ -441,6 +441,20 @@ func (s *Server) stream(w http.ResponseWriter, x *exchange, a *attempt, ticket T
 	x.usage = usage
 	x.receipt = ticket.Settle(context.WithoutCancel(x.Request.Context()), *x.served, usage)
 	receiptHeaders(h, x.receipt)
+	if err == nil {
+		drain(a.resp.Body)
+	}
+}
+
+// drain reads what an upstream still sends after the end of a stream (the
+// chunked encoding's last chunk may come after [DONE]), so that its
+// connection is reused rather than closed; the request's context ends with
+// the handler, so this cannot wait for later. An upstream that keeps the
+// stream open is cut off. The client has every event already.
+func drain(body io.ReadCloser) {
+	t := time.AfterFunc(50*time.Millisecond, func() { _ = body.Close() })
+	defer t.Stop()
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 }
 
 // flushBeforeRead sends the client what it was written before blocking on
