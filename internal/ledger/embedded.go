@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,6 +34,7 @@ type Embedded struct {
 	// left to apply.
 	flushMu sync.Mutex
 	retry   []batch
+	backlog atomic.Int32 // len(retry), for append
 	closed  sync.Once
 }
 
@@ -128,9 +130,20 @@ func (e *Embedded) flusher(interval time.Duration, onError func(error)) {
 	}
 }
 
-// journal appends a Settle or Charge; record then updates memory under the
+// maxBacklog is how many journal files may wait for a commit that keeps
+// failing before Settle and Charge fail too: the journal and memory would
+// otherwise grow without bound, and the policy's failureMode decides.
+const maxBacklog = 50
+
+// errBacklog is what Settle and Charge return meanwhile.
+var errBacklog = errors.New("ledger: the journal cannot be committed to the ledger file")
+
+// append journals a Settle or Charge; record then updates memory under the
 // journal's lock, so that no flush can take the entry before memory counts it.
 func (e *Embedded) append(en journalEntry, record func(gen uint64)) error {
+	if e.backlog.Load() >= maxBacklog {
+		return errBacklog
+	}
 	n, err := e.journal.append(en, func(gen uint64) {
 		e.holds.mu.Lock()
 		defer e.holds.mu.Unlock()
@@ -181,9 +194,11 @@ func (e *Embedded) flush() error {
 	m.mu.Unlock()
 	if err != nil {
 		e.retry = batches
+		e.backlog.Store(int32(len(batches)))
 		return fmt.Errorf("ledger: committing the journal: %w", err)
 	}
 	e.retry = nil
+	e.backlog.Store(0)
 	err = takeErr
 	for _, b := range batches {
 		err = errors.Join(err, os.Remove(b.path))

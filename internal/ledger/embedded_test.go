@@ -343,3 +343,68 @@ func TestEmbeddedReplaysItsJournal(t *testing.T) {
 		t.Errorf("team counted %d requests, want 2", s.Usage.Requests)
 	}
 }
+
+// TestEmbeddedCommitFailuresBackUp: while the file cannot be written, spend
+// stays journaled and counted, up to a bound after which Settle fails (and
+// the policy's failureMode decides); once the file can be written again,
+// everything journaled is committed, once.
+func TestEmbeddedCommitFailuresBackUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l, err := OpenEmbedded(path, EmbeddedOptions{FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	reopen := func(readOnly bool) {
+		t.Helper()
+		if err := l.db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if l.db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: readOnly, Timeout: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := budgetAccount("team", MaxAmount, Window{})
+	settled, tried := 0, 0
+	settleOne := func() error {
+		tried++
+		id := fmt.Sprint("r", tried)
+		reserve(t, l, id, t0, hold(a, units(2)))
+		err := l.Settle(context.Background(), id, []money.Micros{units(1)}, Usage{Requests: 1}, t0)
+		if err == nil {
+			settled++
+		}
+		return err
+	}
+	reopen(true) // the disk turns read-only
+	for range maxBacklog {
+		if err := settleOne(); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.flush(); err == nil {
+			t.Fatal("a commit to a read-only file succeeded")
+		}
+	}
+	wantErr(t, settleOne(), errBacklog)
+	if err := l.Release(context.Background(), fmt.Sprint("r", tried)); err != nil {
+		t.Fatal(err)
+	}
+	wantBalance(t, l, a, t0, units(int64(settled)), 0, MaxAmount-units(int64(settled)))
+
+	reopen(false) // writable again
+	if err := l.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := settleOne(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if s := wantBalance(t, l, a, t0, units(int64(settled)), 0, MaxAmount-units(int64(settled))); s.Usage.Requests != int64(settled) {
+		t.Errorf("%d requests counted, want %d", s.Usage.Requests, settled)
+	}
+	if files, _ := filepath.Glob(path + ".journal.*"); len(files) != 1 {
+		t.Errorf("journal files after the commit: %v, want only the current one", files)
+	}
+}
