@@ -2,17 +2,24 @@
 // no Docker: a real kube-apiserver and etcd with the Tollgate and Gateway API
 // CRDs, the manager and a proxy as processes (ProxyConfig deployment:
 // External), a local fake OpenAI-compatible provider (or the real OpenAI
-// when OPENAI_API_KEY is set), and the samples applied. It prints how to
-// call it and runs until interrupted, then stops everything it started.
+// when OPENAI_API_KEY is set), and the samples applied. It then plays the
+// story once (the sample tenant gets 200s until its prepaid credit is spent
+// and the declared 402 comes back; kubectl shows the spend), prints how to
+// call it yourself, and runs until interrupted (or exits, with
+// DEMO_ONCE=1), then stops everything it started.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -82,8 +89,13 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("%w (logs: %s, %s)", err, stack.Log("manager"), stack.Log("proxy-demo-proxy"))
 	}
+	if err := story(ctx, "http://127.0.0.1:"+port, key, stack); err != nil {
+		return fmt.Errorf("%w (logs: %s, %s)", err, stack.Log("manager"), stack.Log("proxy-demo-proxy"))
+	}
 	printUsage(port, key, stack.Kubeconfig, stack.Kubectl)
-	<-ctx.Done()
+	if os.Getenv("DEMO_ONCE") == "" {
+		<-ctx.Done()
+	}
 	step("stopping everything the demo started")
 	return nil
 }
@@ -111,6 +123,68 @@ func waitReady(ctx context.Context, c client.Client, addr string) (string, error
 	return "", errors.New("the Gateway did not become Programmed within 2 minutes")
 }
 
+// story sends the sample tenant's requests until its credit runs out and
+// shows what the tenant and the operator see.
+func story(ctx context.Context, url, key string, stack *devstack.Stack) error {
+	call := func(maxTokens int) (*http.Response, []byte, error) {
+		body := fmt.Sprintf(`{"model":"gpt-4o-mini","max_tokens":%d,"messages":[{"role":"user","content":"Say hello from the tollgate."}]}`, maxTokens)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/chat/completions", strings.NewReader(body))
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, b, err
+	}
+	step("a chat completion as the sample tenant acme")
+	resp, _, err := call(50)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("HTTP %d, X-Tollgate-Cost: %s %s, X-Tollgate-Remaining: %s\n", resp.StatusCode,
+		resp.Header.Get("X-Tollgate-Cost"), resp.Header.Get("X-Tollgate-Currency"), resp.Header.Get("X-Tollgate-Remaining"))
+
+	step("spending acme's small prepaid credit until the declared 402 comes back")
+	for i := 2; i <= 1000; i++ {
+		resp, body, err := call(1000)
+		if err != nil {
+			return err
+		}
+		switch resp.StatusCode {
+		case http.StatusOK:
+			continue
+		case http.StatusPaymentRequired:
+			fmt.Printf("requests 1 to %d: HTTP 200; request %d: HTTP 402\n%s\n", i-1, i, body)
+		default:
+			return fmt.Errorf("request %d: HTTP %d: %s", i, resp.StatusCode, body)
+		}
+		break
+	}
+
+	step("the spend, as kubectl shows it (written to status within 30 s)")
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		out, err := exec.CommandContext(ctx, stack.Kubectl, "--kubeconfig", stack.Kubeconfig, "get", "tenants", "-n", namespace, "acme",
+			"-o", "jsonpath={.status.usage.requests}").Output()
+		if err == nil && len(out) > 0 && string(out) != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the tenant's usage did not reach its status in 45 seconds")
+		}
+		time.Sleep(time.Second)
+	}
+	out, err := exec.CommandContext(ctx, stack.Kubectl, "--kubeconfig", stack.Kubeconfig, "get", "tollgate", "-A").CombinedOutput()
+	fmt.Printf("$ kubectl get tollgate -A\n%s", out)
+	return err
+}
+
 func printUsage(port, key, kubeconfig, kubectl string) {
 	url := "http://127.0.0.1:" + port
 	chat := func(maxTokens int) string {
@@ -128,7 +202,8 @@ alias kubectl=%s
 # 1. A chat completion that succeeds (see the cost and remaining balance headers):
 %s -D - | grep -iE '^(HTTP|x-tollgate|x-request-id)'
 
-# 2. Spend acme's small prepaid credit until the declared 402 comes back:
+# 2. Spend acme's small prepaid credit until the declared 402 comes back
+#    (it is spent already: top up with 4 to see 200s again):
 for i in $(seq 1 500); do code=$(%s -o /tmp/tollgate-402.json -w '%%{http_code}'); if [ "$code" = 402 ]; then echo "request $i: HTTP 402"; cat /tmp/tollgate-402.json; echo; break; fi; done
 
 # 3. Everything Tollgate manages, with spend and remaining balance:
