@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/tollgate-dev/tollgate/internal/dataplane"
@@ -38,5 +39,28 @@ func BenchmarkEnforce(b *testing.B) {
 			b.Fatalf("refused: %d", ref.Status)
 		}
 		t.Settle(ctx, c, usage)
+	}
+}
+
+// BenchmarkRefuse is the handler's work for a request refused with the
+// declared 402, without the network: parsing, authentication, routing,
+// admission on the Embedded ledger and the 402 itself.
+func BenchmarkRefuse(b *testing.B) {
+	open, led := payment.OpenLedger(b.TempDir(), nil), dataplane.Ledger{Type: "Embedded"}
+	e := payment.New(open, nil, nil)
+	defer e.Close()
+	s := proxy.New(proxy.Options{Admitter: e})
+	if err := s.Load(config("http://127.0.0.1:1", nil, led, prepaid("t/prepaid")), nil); err != nil {
+		b.Fatal(err)
+	}
+	body := `{"model":"gpt-4o","max_tokens":100,"messages":[{"role":"user","content":"Write a short note about toll roads."}]}`
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code != 402 {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
 	}
 }
