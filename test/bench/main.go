@@ -179,10 +179,17 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 			if p.failed > 0 || b.failed > 0 {
 				return fmt.Errorf("%s: %d proxy and %d baseline requests failed", sc.name, p.failed, b.failed)
 			}
+			limit := 1.3 // CPU per request against the baseline
+			if strings.HasPrefix(sc.model, "claude") {
+				limit = 2
+			}
+			checks.add(fmt.Sprintf("%s, concurrency %d: CPU per request x baseline", sc.name, conc), ratio(p.cpu, b.cpu), limit, false, "")
 			if conc == 1 {
 				d := rs[2]
 				added = append(added, fmt.Sprintf("%-34s proxy p99 %s - direct p99 %s = %s added (baseline adds %s)",
 					sc.name, ms(p.p99), ms(d.p99), ms(p.p99-d.p99), ms(b.p99-d.p99)))
+				checks.add(sc.name+", concurrency 1: p99 latency added, ms", float64(p.p99-d.p99)/1e6, 0.5, true,
+					fmt.Sprintf("the baseline adds %s", ms(b.p99-d.p99)))
 			}
 		}
 	}
@@ -219,6 +226,12 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 				return fmt.Errorf("%s: %d requests did not get %d", row.name, r.failed, row.want)
 			}
 			fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8.2f %8.2f\n", row.name, conc, r.rps, ms(r.p50), ms(r.p99), us(r.cpu), ratio(r.cpu, free.cpu), ratio(r.cpu, b.cpu))
+			switch row.name {
+			case "enforced, Embedded ledger":
+				checks.add(fmt.Sprintf("%s, concurrency %d: CPU per request x no policy", row.name, conc), ratio(r.cpu, free.cpu), 1.15, false, "")
+			case "refused with the declared 402":
+				checks.add(fmt.Sprintf("a 402, concurrency %d: CPU x a forwarded request", conc), ratio(r.cpu, free.cpu), 0.5, true, "")
+			}
 		}
 		fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8s %8.2f\n", "(same proxy, no policy)", conc, free.rps, ms(free.p50), ms(free.p99), us(free.cpu), "1.00", ratio(free.cpu, b.cpu))
 	}
@@ -228,7 +241,39 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 		fmt.Println("  " + a)
 	}
 	fmt.Printf("\nproxy memory: %d MB RSS idle with its config loaded, %d MB RSS after the run\n", idleRSS, rssMB(proxy.cmd.Process.Pid))
+	checks.add("idle memory, MB RSS", float64(idleRSS), 30, true, "")
+	checks.print()
 	return nil
+}
+
+// targets are the goals the issues set, checked against this run's figures.
+type targets []string
+
+var checks targets
+
+// add records a figure against its limit: at most the limit, or strictly
+// below it; a note is printed beside it.
+func (t *targets) add(what string, got, limit float64, strict bool, note string) {
+	ok := got <= limit
+	if strict {
+		ok = got < limit
+	}
+	mark := "met"
+	if !ok {
+		mark = "MISSED"
+	}
+	line := fmt.Sprintf("  %-6s %-80s %6.2f (target %.2f)", mark, what, got, limit)
+	if note != "" {
+		line += "; " + note
+	}
+	*t = append(*t, line)
+}
+
+func (t targets) print() {
+	fmt.Println("\ntargets:")
+	for _, l := range t {
+		fmt.Println(l)
+	}
 }
 
 // requests is how many requests a scenario sends: enough for a p99 that is
