@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,7 +47,11 @@ func main() {
 	rows := flag.String("rows", "", "run only the scenarios whose name matches this regular expression")
 	concs := flag.String("conc", "1,64", "concurrency levels, comma-separated")
 	profiling := flag.Bool("profiling", false, "serve /debug/pprof on the proxies' admin ports (18081 Embedded, 18091 Redis)")
+	pin := flag.Bool("pin", true, "run the servers under test on the last CPU and everything else on the others (needs taskset and 2 CPUs)")
 	flag.Parse()
+	if *pin && os.Getenv(pinnedEnv) == "" {
+		pinSelf() // returns only when pinning is not possible
+	}
 	only, err := regexp.Compile(*rows)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: -rows:", err)
@@ -66,6 +71,40 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// pinnedEnv marks the bench process once it runs on the load generator's CPUs.
+const pinnedEnv = "TOLLGATE_BENCH_PINNED"
+
+// pinSelf runs the bench again on all CPUs but the last, with the servers
+// under test to go on the last one: the load generator, the fake upstream
+// and Redis keep the others, so that a server's CPU time and latency tail
+// are its own, not the scheduler's juggling of the generator against it on
+// a small machine. It returns if that is not possible.
+func pinSelf() {
+	n := numCPU()
+	self, err := os.Executable()
+	if _, lerr := exec.LookPath("taskset"); n < 2 || err != nil || lerr != nil {
+		fmt.Fprintln(os.Stderr, "bench: not pinning the servers under test to a CPU of their own (needs taskset and 2 CPUs)")
+		return
+	}
+	cmd := exec.Command("taskset", append([]string{"-c", fmt.Sprintf("0-%d", n-2), self}, os.Args[1:]...)...)
+	cmd.Env = append(os.Environ(), pinnedEnv+"="+strconv.Itoa(n-1))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = diesWithUs()
+	if err := cmd.Run(); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// diesWithUs makes a child process get SIGKILL when the bench dies, however
+// it dies, so that no server outlives a run (and holds its port).
+func diesWithUs() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
 
 // process is a server under test.
 type process struct {
@@ -140,7 +179,11 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 	}
 	defer stopProcess(base)
 
-	fmt.Printf("Tollgate proxy benchmark (%s, %d CPUs, 127.0.0.1; fake upstream replies 40 tokens)\n", time.Now().UTC().Format(time.RFC3339), numCPU())
+	where := "every process on every CPU"
+	if cpu := os.Getenv(pinnedEnv); cpu != "" {
+		where = "servers under test on CPU " + cpu + ", load generator, fake upstream and Redis on the others"
+	}
+	fmt.Printf("Tollgate proxy benchmark (%s, %d CPUs, 127.0.0.1, %s; fake upstream replies 40 tokens)\n", time.Now().UTC().Format(time.RFC3339), numCPU(), where)
 	fmt.Printf("%-34s %5s %8s %9s %9s %11s %8s %8s %8s\n", "scenario", "conc", "req/s", "p50", "p99", "cpu/req", "rps x", "p99 x", "cpu x")
 	type scenario struct {
 		name, model string
@@ -456,6 +499,7 @@ func writeConfig(dir, upstream, name string, led dataplane.Ledger, port int32) (
 // startRedis runs a throwaway redis-server on 127.0.0.1 for the Redis ledger rows.
 func startRedis() (*process, error) {
 	cmd := exec.Command("redis-server", "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	cmd.SysProcAttr = diesWithUs()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("redis-server (run hack/install-redis.sh): %w", err)
 	}
@@ -472,6 +516,10 @@ func startRedis() (*process, error) {
 
 func startProcess(bin string, args ...string) (*process, error) {
 	cmd := exec.Command(bin, args...)
+	if cpu := os.Getenv(pinnedEnv); cpu != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", cpu, bin}, args...)...)
+	}
+	cmd.SysProcAttr = diesWithUs()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
