@@ -59,22 +59,32 @@ func digits(s string) bool {
 // String formats the amount with at least two decimals and no trailing zeros
 // beyond them: 12500000 -> "12.50", 125 -> "0.000125", -1500000 -> "-1.50".
 func (m Micros) String() string {
-	neg := m < 0
+	var b [32]byte
+	return string(m.Append(b[:0]))
+}
+
+// Append appends String's form of m to b, allocating nothing else: it is
+// written on every answer (its cost header).
+func (m Micros) Append(b []byte) []byte {
 	u := uint64(m)
-	if neg {
+	if m < 0 {
+		b = append(b, '-')
 		u = uint64(-m) // -MinInt64 wraps to itself, which is its magnitude as uint64
 	}
-	frac := fmt.Sprintf("%06d", u%Scale)
-	frac = strings.TrimRight(frac, "0")
-	for len(frac) < 2 {
-		frac += "0"
+	b = strconv.AppendUint(b, u/Scale, 10)
+	b = append(b, '.')
+	frac, digits := u%Scale, 6
+	for digits > 2 && frac%10 == 0 { // at least two decimals, no trailing zeros
+		frac /= 10
+		digits--
 	}
-	s := strconv.FormatUint(u/Scale, 10) + "." + frac
-	if neg {
-		return "-" + s
+	for d := digits - 1; d >= 0; d-- {
+		b = append(b, byte('0'+frac/pow10[d]%10))
 	}
-	return s
+	return b
 }
+
+var pow10 = [...]uint64{1, 10, 100, 1000, 10000, 100000}
 
 // MulDivCeil returns ceil(a*b/d) for non-negative a and b and positive d,
 // computed in 128 bits so that token counts times prices cannot overflow.
