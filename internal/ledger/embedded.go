@@ -171,7 +171,7 @@ func (e *Embedded) flush() error {
 	m := e.holds
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range batches {
-			if err := e.apply(tx, b.entries); err != nil {
+			if err := e.apply(tx, b); err != nil {
 				return err
 			}
 		}
@@ -208,7 +208,8 @@ func (e *Embedded) flush() error {
 
 // apply commits journal entries that the file does not have yet. Spend is
 // summed per account and counter first, so that a batch writes each once.
-func (e *Embedded) apply(tx *bolt.Tx, entries []journalEntry) error {
+func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
+	entries := b.entries
 	if len(entries) == 0 {
 		return nil
 	}
@@ -225,7 +226,7 @@ func (e *Embedded) apply(tx *bolt.Tx, entries []journalEntry) error {
 	var drawOrder []string
 	for _, en := range entries {
 		at := en.at()
-		fresh, err := e.record(tx, en, at)
+		fresh, err := e.record(tx, en, at, b.replayed)
 		if err != nil {
 			return err
 		}
@@ -279,15 +280,17 @@ func (e *Embedded) apply(tx *bolt.Tx, entries []journalEntry) error {
 	return nil
 }
 
-// record stores the id of a journal entry, and reports false when the file
-// already has it.
-func (e *Embedded) record(tx *bolt.Tx, en journalEntry, at time.Time) (bool, error) {
+// record stores the id of a journal entry; when asked to check, it reports
+// false if the file has it already.
+func (e *Embedded) record(tx *bolt.Tx, en journalEntry, at time.Time, check bool) (bool, error) {
 	typ, b := byte('r'), tx.Bucket(bucketReservations)
 	if en.Charge {
 		typ, b = 'c', tx.Bucket(bucketCharges)
 	}
-	if _, ok := idRecord(b, en.ID, at); ok {
-		return false, nil
+	if check {
+		if _, ok := idRecord(b, en.ID, at); ok {
+			return false, nil
+		}
 	}
 	expires := at.Add(e.opts.IDRetention)
 	v := encoder{u64(ms(expires))}

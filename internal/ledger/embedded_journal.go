@@ -74,6 +74,10 @@ type batch struct {
 	gen     uint64
 	path    string
 	entries []journalEntry
+	// replayed batches were left by an earlier process, which may have
+	// committed them already: their ids are checked before they count.
+	// This process journals an id only once.
+	replayed bool
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -96,7 +100,7 @@ func openJournal(base string) (*journal, []batch, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		left = append(left, batch{gen: gen, path: name, entries: entries})
+		left = append(left, batch{gen: gen, path: name, entries: entries, replayed: true})
 		last = max(last, gen)
 	}
 	slices.SortFunc(left, func(a, b batch) int { return cmp.Compare(a.gen, b.gen) })
