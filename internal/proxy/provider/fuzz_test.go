@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"reflect"
 	"testing"
 )
 
@@ -44,6 +45,34 @@ func FuzzParseRequest(f *testing.F) {
 			if v, n := lookup(out, "model"); n != 1 || !bytes.Equal(v, []byte(`"upstream-model"`)) {
 				t.Fatalf("%s: upstream body names the model %d times (%s): %s", typ, n, v, out)
 			}
+		}
+	})
+}
+
+// FuzzParseFast: whatever parseFast reads, encoding/json reads the same.
+func FuzzParseFast(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`,
+		`{"model":"m","stream":true,"stream":null,"max_completion_tokens":-3,"messages":[null,{"content":[{"type":"text","text":"x"}]}],"system":"s","prompt":["a"],"input":null}`,
+		`{"Model":"m"}`, `{"model":"caf\u00e9"}`, `{"max_tokens":1e3}`, `{"messages":[{"CONTENT":"x"}]}`, `{"messages":{}}`, `{"stream":1}`,
+		`{"model":null,"messages":[],"max_tokens":9223372036854775808}`, `{"mod\u0065l":"m"}`, `{"model":"a","model":"b","messages":[{"content":"1","content":"2"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) || !isObject(body) {
+			return
+		}
+		fast, ok := parseFast(body)
+		if !ok {
+			return
+		}
+		var slow parsedRequest
+		if err := json.Unmarshal(body, &slow); err != nil {
+			t.Fatalf("parseFast read %s, which encoding/json refuses: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%s: parseFast %+v, encoding/json %+v", body, fast, slow)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 )
 
@@ -53,9 +54,14 @@ func ParseRequest(api API, body []byte) (Request, error) {
 	if !isObject(body) {
 		return Request{}, errNotObject
 	}
-	var p parsedRequest
-	if err := json.Unmarshal(body, &p); err != nil {
-		return Request{}, invalid("the request body is not a valid %s request: %s", api, jsonErrText(err))
+	p, ok := parsedRequest{}, json.Valid(body)
+	if ok {
+		p, ok = parseFast(body)
+	}
+	if !ok {
+		if err := json.Unmarshal(body, &p); err != nil {
+			return Request{}, invalid("the request body is not a valid %s request: %s", api, jsonErrText(err))
+		}
 	}
 	if p.Model == nil || *p.Model == "" {
 		return Request{}, &Error{Status: 400, Type: "invalid_request_error", Param: "model", Message: "model is required"}
@@ -83,6 +89,122 @@ func ParseRequest(api API, body []byte) (Request, error) {
 }
 
 var errNotObject = invalid("the request body must be a JSON object")
+
+// parseFast reads a valid JSON object as json.Unmarshal reads it into a
+// parsedRequest, without reflection or copies: every request is parsed
+// before anything else happens. ok is false whenever the two could differ
+// (an escaped or differently cased key, a string with escapes or non-ASCII
+// bytes, a number that is not an int64, a value of another type), and the
+// caller lets encoding/json decide, errors included.
+func parseFast(body []byte) (p parsedRequest, ok bool) {
+	ok = true
+	members(body, func(m member) bool {
+		name, plain := plainString(m.key)
+		switch {
+		case !plain:
+			ok = false
+		case name == "model":
+			if string(m.val) == "null" {
+				p.Model = nil
+			} else if s, plain := plainString(m.val); plain {
+				p.Model = &s
+			} else {
+				ok = false
+			}
+		case name == "stream":
+			switch string(m.val) {
+			case "true":
+				p.Stream = true
+			case "false":
+				p.Stream = false
+			case "null": // leaves a bool as it was
+			default:
+				ok = false
+			}
+		case name == "max_tokens":
+			p.MaxTokens, ok = intOrNull(m.val)
+		case name == "max_completion_tokens":
+			p.MaxCompletionTokens, ok = intOrNull(m.val)
+		case name == "messages":
+			p.Messages, ok = messages(m.val)
+		case name == "system":
+			p.System = m.val
+		case name == "prompt":
+			p.Prompt = m.val
+		case name == "input":
+			p.Input = m.val
+		default:
+			// encoding/json matches field names regardless of case.
+			for _, f := range []string{"model", "stream", "max_tokens", "max_completion_tokens", "messages", "system", "prompt", "input"} {
+				if strings.EqualFold(name, f) {
+					ok = false
+				}
+			}
+		}
+		return ok
+	})
+	return p, ok
+}
+
+// plainString returns a raw JSON string's text when it is printable ASCII
+// without escapes, which it then reads as is.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	for _, c := range raw[1 : len(raw)-1] {
+		if c < 0x20 || c >= 0x7f || c == '\\' {
+			return "", false
+		}
+	}
+	return string(raw[1 : len(raw)-1]), true
+}
+
+// intOrNull reads an int64 member as encoding/json does into *int64.
+func intOrNull(raw []byte) (*int64, bool) {
+	if string(raw) == "null" {
+		return nil, true
+	}
+	v, err := strconv.ParseInt(string(raw), 10, 64)
+	return &v, err == nil
+}
+
+// messages reads the content of each message.
+func messages(raw []byte) ([]rawMessage, bool) {
+	switch {
+	case string(raw) == "null":
+		return nil, true
+	case raw[0] != '[':
+		return nil, false
+	}
+	out, ok := []rawMessage{}, true
+	for i := skipSpace(raw, 1); ok && i < len(raw) && raw[i] != ']'; {
+		end := skipValue(raw, i)
+		var msg rawMessage
+		switch v := raw[i:end]; {
+		case string(v) == "null":
+		case v[0] != '{':
+			ok = false
+		default:
+			members(v, func(m member) bool {
+				name, plain := plainString(m.key)
+				switch {
+				case name == "content":
+					msg.Content = m.val
+				case !plain || strings.EqualFold(name, "content"):
+					ok = false
+				}
+				return ok
+			})
+		}
+		out = append(out, msg)
+		i = skipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return out, ok
+}
 
 // isObject reports whether a JSON text starts as an object.
 func isObject(body []byte) bool {
