@@ -221,7 +221,8 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 		at time.Time
 	}
 	var groups []*group
-	index := map[string]*group{}
+	type groupKey struct{ account, counter string }
+	index := map[groupKey]*group{}
 	draws := map[string][]draw{}
 	var drawOrder []string
 	for _, en := range entries {
@@ -248,7 +249,7 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 				}
 				draws[c.account.Key] = append(draws[c.account.Key], draw{ms(at), int64(c.amount)})
 			}
-			k := c.account.Key + "\x00" + c.account.Window.writeCounter(at).key
+			k := groupKey{c.account.Key, c.account.Window.writeCounter(at).key}
 			if g := index[k]; g != nil {
 				g.c.amount += c.amount
 				g.c.usage = addUsage(g.c.usage, c.usage)
@@ -278,6 +279,15 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 		}
 	}
 	return nil
+}
+
+// records pairs accounts with amounts as a journal entry stores them.
+func records(accounts []Account, amounts []money.Micros) []holdRecord {
+	out := make([]holdRecord, len(accounts))
+	for i, a := range accounts {
+		out[i] = holdRecord{Account: recordAccount(a), Amount: int64(amounts[i])}
+	}
+	return out
 }
 
 // record stores the id of a journal entry; when asked to check, it reports
@@ -441,9 +451,9 @@ func (e *Embedded) Settle(ctx context.Context, id string, actual []money.Micros,
 	case ok && r.state != stateHeld:
 		m.mu.Unlock()
 		return nil // settled, or being settled: counted once
-	case ok && len(actual) != len(r.record.Holds):
+	case ok && len(actual) != len(r.holds):
 		m.mu.Unlock()
-		return invalid("settle %q: %d amounts for %d holds", id, len(actual), len(r.record.Holds))
+		return invalid("settle %q: %d amounts for %d holds", id, len(actual), len(r.holds))
 	case ok:
 		r.state = stateSettling
 	}
@@ -460,19 +470,14 @@ func (e *Embedded) Settle(ctx context.Context, id string, actual []money.Micros,
 		}
 		return fmt.Errorf("%w: %q", ErrUnknownReservation, id)
 	}
-	accounts, err := r.record.accounts()
-	if err == nil {
-		en := journalEntry{ID: id, At: now.UnixNano(), Holds: slices.Clone(r.record.Holds), Usage: usage, Decision: &r.decision}
-		for i := range en.Holds {
-			en.Holds[i].Amount = int64(actual[i])
-		}
-		err = e.append(en, func(gen uint64) {
-			// The holds become spend in one step: reads never miss both.
-			m.drop(id, r)
-			m.spend(gen, commits(accounts, actual, usage), now)
-			r.state, r.gen = stateSettled, gen
-		})
-	}
+	accounts, _ := holdAccounts(r.holds)
+	en := journalEntry{ID: id, At: now.UnixNano(), Holds: records(accounts, actual), Usage: usage, Decision: &r.decision}
+	err := e.append(en, func(gen uint64) {
+		// The holds become spend in one step: reads never miss both.
+		m.drop(id, r)
+		m.spend(gen, commits(accounts, actual, usage), now)
+		r.state, r.gen = stateSettled, gen
+	})
 	if err != nil {
 		m.mu.Lock()
 		r.state = stateHeld // nothing journaled: a retry may settle
@@ -506,11 +511,8 @@ func (e *Embedded) Charge(ctx context.Context, id string, charges []Hold, usage 
 		return nil
 	})
 	if err == nil && !seen {
-		en := journalEntry{Charge: true, ID: id, At: now.UnixNano(), Usage: usage}
-		for _, h := range charges {
-			en.Holds = append(en.Holds, holdRecord{Account: recordAccount(h.Account), Amount: int64(h.Amount)})
-		}
 		accounts, amounts := holdAccounts(charges)
+		en := journalEntry{Charge: true, ID: id, At: now.UnixNano(), Holds: records(accounts, amounts), Usage: usage}
 		err = e.append(en, func(gen uint64) {
 			m.spend(gen, commits(accounts, amounts, usage), now)
 			m.charged[id] = gen

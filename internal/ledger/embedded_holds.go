@@ -36,7 +36,7 @@ type memHolds struct {
 }
 
 type memReservation struct {
-	record   reservationRecord
+	holds    []Hold
 	decision Decision
 	state    string // stateHeld, stateSettling, stateSettled or stateReleased
 	expires  time.Time
@@ -162,7 +162,7 @@ func (m *memHolds) account(key string, w Window, now time.Time, snapshot int) me
 
 // add records an admitted reservation and its holds. Callers hold mu.
 func (m *memHolds) add(id string, holds []Hold, d Decision, expires time.Time) {
-	m.res[id] = &memReservation{record: newReservationRecord(holds, expires), decision: d, state: stateHeld, expires: expires}
+	m.res[id] = &memReservation{holds: slices.Clone(holds), decision: d, state: stateHeld, expires: expires}
 	exp := ms(expires)
 	for i, h := range holds {
 		a := m.byAccount[h.Account.Key]
@@ -178,7 +178,7 @@ func (m *memHolds) add(id string, holds []Hold, d Decision, expires time.Time) {
 
 // drop removes a reservation's holds. Callers hold mu.
 func (m *memHolds) drop(id string, r *memReservation) {
-	for i, h := range r.record.Holds {
+	for i, h := range r.holds {
 		a := m.byAccount[h.Account.Key]
 		if a == nil {
 			continue
