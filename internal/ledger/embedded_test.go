@@ -32,7 +32,8 @@ func openEmbedded(t testing.TB, o EmbeddedOptions) *Embedded {
 
 // The Embedded ledger answers from the file and from journaled spend in
 // memory; both must behave the same, so the suite runs with spend that
-// stays in memory for the whole test and with spend committed at once.
+// stays in memory for the whole test, with spend committed at once, and
+// with commits racing the calls.
 func TestEmbeddedConformance(t *testing.T) {
 	t.Run("Journaled", func(t *testing.T) {
 		runConformance(t, func(t *testing.T) Ledger { return openEmbedded(t, EmbeddedOptions{FlushInterval: time.Hour}) })
@@ -41,6 +42,10 @@ func TestEmbeddedConformance(t *testing.T) {
 		runConformance(t, func(t *testing.T) Ledger {
 			return committing{openEmbedded(t, EmbeddedOptions{FlushInterval: time.Hour})}
 		})
+	})
+	// Commits every millisecond, so that they land between and during calls.
+	t.Run("Flushing", func(t *testing.T) {
+		runConformance(t, func(t *testing.T) Ledger { return openEmbedded(t, EmbeddedOptions{FlushInterval: time.Millisecond}) })
 	})
 }
 
