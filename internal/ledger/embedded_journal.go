@@ -26,9 +26,9 @@ import (
 //
 // The journal files are mapped into memory (MAP_SHARED): what is copied
 // there is in the kernel's page cache at once, so it survives the process
-// being killed at any point, as a write(2) would. Each file is written
-// full of zeros before it is mapped, so that its disk blocks exist and a
-// full disk fails the creation of a file, not a copy into it; a zero
+// being killed at any point, as a write(2) would. Each file gets its disk
+// blocks before it is mapped (see allocate), so that a full disk fails the
+// creation of a file, not a copy into it; it reads as zeros, and a zero
 // length ends the records.
 //
 // Records go to numbered files: a flush seals the current file, applies
@@ -142,12 +142,17 @@ func readJournal(path string) ([]journalEntry, error) {
 	}
 }
 
+func writeZeros(f *os.File, size int64) error {
+	_, err := f.Write(make([]byte, size))
+	return err
+}
+
 // next starts the next journal file. Callers hold mu, or own j.
 func (j *journal) next() error {
 	name := fmt.Sprintf("%s.journal.%d", j.base, j.gen+1)
 	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err == nil {
-		_, err = f.Write(make([]byte, journalFileSize))
+		err = allocate(f, journalFileSize)
 		if err == nil {
 			j.mem, err = syscall.Mmap(int(f.Fd()), 0, journalFileSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 		}
