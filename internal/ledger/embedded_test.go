@@ -413,3 +413,42 @@ func TestEmbeddedCommitFailuresBackUp(t *testing.T) {
 		t.Errorf("journal files after the commit: %v, want only the current one", files)
 	}
 }
+
+// TestEmbeddedJournalFilesFillUp: a journal file that fills up is sealed
+// and the next one started; commits and replays take every sealed file.
+func TestEmbeddedJournalFilesFillUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	a := budgetAccount("team", MaxAmount, Window{})
+	for _, crashed := range []bool{false, true} {
+		l, err := OpenEmbedded(path, EmbeddedOptions{FlushInterval: time.Hour, FlushAt: 1 << 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 20000 // a few files of records
+		for i := range n {
+			id := fmt.Sprint(crashed, i)
+			reserve(t, l, id, t0, hold(a, units(1)))
+			settle(t, l, id, t0, Usage{Requests: 1}, units(1))
+		}
+		if len(l.journal.sealed) < 2 {
+			t.Fatalf("%d sealed journal files after %d records, want 2 or more", len(l.journal.sealed), n)
+		}
+		want := units(n)
+		if crashed {
+			want = units(2 * n)
+			crash(t, l)
+			if l, err = OpenEmbedded(path, EmbeddedOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := l.flush(); err != nil {
+			t.Fatal(err)
+		}
+		wantBalance(t, l, a, t0, want, 0, MaxAmount-want)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if files, _ := filepath.Glob(path + ".journal.*"); len(files) != 0 {
+		t.Errorf("journal files after a clean close: %v", files)
+	}
+}
