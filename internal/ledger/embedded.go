@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ type Embedded struct {
 	// left to apply.
 	flushMu sync.Mutex
 	retry   []batch
+	swept   [2][]byte    // where prune stopped in each id bucket
 	backlog atomic.Int32 // len(retry), for append
 	closed  sync.Once
 }
@@ -69,10 +71,13 @@ func OpenEmbedded(path string, o EmbeddedOptions) (*Embedded, error) {
 		e.flushAt = 4096
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketReservations, bucketCharges, bucketExpiry, bucketAccounts} {
+		for _, name := range [][]byte{bucketReservations, bucketCharges, bucketAccounts} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
+		}
+		if tx.Bucket(bucketExpiry) != nil { // an index earlier versions kept
+			return tx.DeleteBucket(bucketExpiry)
 		}
 		return nil
 	})
@@ -213,7 +218,7 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := e.prune(tx, entries[len(entries)-1].at(), pruneBatch+len(entries)); err != nil {
+	if err := e.prune(tx, entries[len(entries)-1].at(), pruneBatch+2*len(entries)); err != nil {
 		return err
 	}
 	type group struct {
@@ -293,9 +298,9 @@ func records(accounts []Account, amounts []money.Micros) []holdRecord {
 // record stores the id of a journal entry; when asked to check, it reports
 // false if the file has it already.
 func (e *Embedded) record(tx *bolt.Tx, en journalEntry, at time.Time, check bool) (bool, error) {
-	typ, b := byte('r'), tx.Bucket(bucketReservations)
+	b := tx.Bucket(bucketReservations)
 	if en.Charge {
-		typ, b = 'c', tx.Bucket(bucketCharges)
+		b = tx.Bucket(bucketCharges)
 	}
 	if check {
 		if _, ok := idRecord(b, en.ID, at); ok {
@@ -307,10 +312,7 @@ func (e *Embedded) record(tx *bolt.Tx, en journalEntry, at time.Time, check bool
 	if !en.Charge {
 		v.remaining(*en.Decision)
 	}
-	if err := b.Put([]byte(en.ID), v.b); err != nil {
-		return false, err
-	}
-	return true, tx.Bucket(bucketExpiry).Put(expiryKey(expires, typ, en.ID), nil)
+	return true, b.Put([]byte(en.ID), v.b)
 }
 
 // idRecord returns what is stored for an id in b, while it is retained at now.
@@ -614,33 +616,38 @@ func getReservation(tx *bolt.Tx, id string, now time.Time) (Decision, bool, erro
 	return dec, d.err == nil, d.err
 }
 
-func expiryKey(at time.Time, typ byte, id string) []byte {
-	return append(append(u64(ms(at)), typ), id...)
-}
-
-// prune drops up to limit id records older than the retention. A flush
-// adds one record per journal entry and drops up to that many more, so it
-// keeps up.
+// prune drops id records past their retention. Lookups already ignore
+// them (see idRecord); this only keeps the file from growing. It goes
+// through each id bucket in key order, limit keys per call, from where the
+// last call stopped, and starts over at the end: a flush looks at twice as
+// many ids as it adds, so every id is looked at within about half a
+// retention of its expiry, whatever order the ids come in. The ids the
+// proxy makes sort by time, so expired ones are met first.
 func (e *Embedded) prune(tx *bolt.Tx, now time.Time, limit int) error {
-	index := tx.Bucket(bucketExpiry)
-	var dead [][]byte
-	c := index.Cursor()
-	for k, _ := c.First(); k != nil && len(dead) < limit && i64(k) <= ms(now); k, _ = c.Next() {
-		dead = append(dead, append([]byte(nil), k...))
-	}
-	for _, k := range dead {
-		b := tx.Bucket(bucketReservations)
-		if k[8] == 'c' {
-			b = tx.Bucket(bucketCharges)
-		}
-		// Unless the id was recorded again since, with a later expiry.
-		if v := b.Get(k[9:]); len(v) >= 8 && i64(v) == i64(k) {
-			if err := b.Delete(k[9:]); err != nil {
-				return err
+	for i, name := range [][]byte{bucketReservations, bucketCharges} {
+		b := tx.Bucket(name)
+		c := b.Cursor()
+		k, v := c.First()
+		if from := e.swept[i]; from != nil {
+			if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
+				k, v = c.Next()
 			}
 		}
+		var dead [][]byte
+		for n := 0; k != nil && n < limit; k, v = c.Next() {
+			if len(v) >= 8 && i64(v) <= ms(now) {
+				dead = append(dead, bytes.Clone(k))
+			}
+			e.swept[i], n = append(e.swept[i][:0], k...), n+1
+		}
+		if k == nil {
+			e.swept[i] = nil // start over next time
+		}
+		if err := deleteKeys(b, dead); err != nil {
+			return err
+		}
 	}
-	return deleteKeys(index, dead)
+	return nil
 }
 
 // stateError is Settle's answer for a reservation that is not held.

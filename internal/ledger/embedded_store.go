@@ -12,7 +12,6 @@ import (
 //
 //	reservations/<id>            expiry ms, then the remaining amounts it was admitted with, once settled
 //	charges/<id>                 expiry ms: the charge id was seen
-//	expiry/<ms><type><id>        when an id record may be dropped
 //	accounts/<key>/debt          spend no grant covered, int64
 //	accounts/<key>/grants/<id>   amount, used and expiry ms, while it may count
 //	accounts/<key>/granted/<id>  empty: every grant id ever added
@@ -20,7 +19,7 @@ import (
 var (
 	bucketReservations = []byte("reservations")
 	bucketCharges      = []byte("charges")
-	bucketExpiry       = []byte("expiry")
+	bucketExpiry       = []byte("expiry") // an index earlier versions kept; deleted on open
 	bucketAccounts     = []byte("accounts")
 	bucketGrants       = []byte("grants")
 	bucketGranted      = []byte("granted")
@@ -28,8 +27,8 @@ var (
 	keyDebt            = []byte("debt")
 )
 
-// pruneBatch bounds the id records dropped per write beyond those the
-// write adds, so that a write never stalls on a large backlog.
+// pruneBatch is how many id records prune looks at per write beyond those
+// the write adds, so that a backlog goes down but a write never stalls on it.
 const pruneBatch = 64
 
 func u64(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }

@@ -452,3 +452,43 @@ func TestEmbeddedJournalFilesFillUp(t *testing.T) {
 		t.Errorf("journal files after a clean close: %v", files)
 	}
 }
+
+// TestEmbeddedPrunesExpiredIDs: id records past their retention leave the
+// file a few commits later, whatever order the ids come in.
+func TestEmbeddedPrunesExpiredIDs(t *testing.T) {
+	l := openEmbedded(t, EmbeddedOptions{FlushInterval: time.Hour, Options: Options{HoldTTL: time.Minute, IDRetention: time.Hour}})
+	a := budgetAccount("team", MaxAmount, Window{})
+	ids := func() (n int) {
+		err := l.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketReservations).ForEach(func(_, _ []byte) error { n++; return nil })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := range 300 { // ids in no particular order
+		id := fmt.Sprintf("%x", (i*7919)%1000)
+		reserve(t, l, id, t0, hold(a, units(1)))
+		settle(t, l, id, t0, Usage{}, units(1))
+	}
+	if err := l.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := ids(); n != 300 {
+		t.Fatalf("%d ids stored, want 300", n)
+	}
+	later := t0.Add(2 * time.Hour)
+	for i := range 10 {
+		id := fmt.Sprint("later-", i)
+		reserve(t, l, id, later, hold(a, units(1)))
+		settle(t, l, id, later, Usage{}, units(1))
+		if err := l.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ids(); n != 10 {
+		t.Errorf("%d ids stored after the retention, want the 10 recent ones", n)
+	}
+	wantBalance(t, l, a, later, units(310), 0, MaxAmount-units(310))
+}
