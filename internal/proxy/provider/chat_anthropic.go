@@ -143,6 +143,7 @@ func (t *chatFromAnthropic) Response(status int, body []byte) ([]byte, Usage, er
 
 func (t *chatFromAnthropic) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 	rd := sse.NewReader(src)
+	defer rd.Close()
 	var tot anthropicTotals
 	for {
 		ev, err := rd.Next()

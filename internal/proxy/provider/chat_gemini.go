@@ -184,6 +184,7 @@ func (t *chatFromGemini) Response(status int, body []byte) ([]byte, Usage, error
 
 func (t *chatFromGemini) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 	rd := sse.NewReader(src)
+	defer rd.Close()
 	var u Usage
 	finished := false
 	for {

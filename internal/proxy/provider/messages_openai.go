@@ -312,6 +312,7 @@ type openAIChunk struct {
 
 func (t *messagesFromOpenAI) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 	rd := sse.NewReader(src)
+	defer rd.Close()
 	var (
 		u                       Usage
 		started, open, gotUsage bool

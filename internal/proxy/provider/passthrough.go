@@ -135,6 +135,7 @@ func (t *openAIPass) Response(status int, body []byte) ([]byte, Usage, error) {
 
 func (t *openAIPass) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 	rd := sse.NewReader(src)
+	defer rd.Close()
 	var u Usage
 	gotUsage := false
 	for {
@@ -199,6 +200,7 @@ func (t *anthropicPass) Response(status int, body []byte) ([]byte, Usage, error)
 
 func (t *anthropicPass) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 	rd := sse.NewReader(src)
+	defer rd.Close()
 	var tot anthropicTotals
 	for {
 		ev, err := rd.Next()

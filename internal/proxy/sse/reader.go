@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // DefaultMaxEventSize bounds one event so that a broken or hostile upstream
@@ -53,9 +54,31 @@ type Reader struct {
 	lines  int
 }
 
-// NewReader returns a Reader that reads events from r.
+// readers keeps Readers, whose buffers are most of what relaying a stream
+// allocates, from one stream to the next.
+var readers = sync.Pool{New: func() any { return &Reader{br: bufio.NewReaderSize(nil, 16<<10)} }}
+
+// maxKept bounds the buffers a Reader takes back to the pool: one huge
+// event must not pin its memory for good.
+const maxKept = 64 << 10
+
+// NewReader returns a Reader that reads events from r. Close gives its
+// buffers back when the stream is done.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 16<<10)}
+	rd := readers.Get().(*Reader)
+	rd.br.Reset(r)
+	return rd
+}
+
+// Close returns the Reader to the pool. Neither it nor an Event it returned
+// may be used afterwards.
+func (r *Reader) Close() {
+	if cap(r.raw) > maxKept || cap(r.data) > maxKept || cap(r.name) > maxKept {
+		return
+	}
+	r.br.Reset(nil)
+	*r = Reader{br: r.br, raw: r.raw[:0], name: r.name[:0], data: r.data[:0]}
+	readers.Put(r)
 }
 
 // Next returns the next event. At the end of the stream it returns io.EOF;

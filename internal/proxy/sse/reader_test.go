@@ -91,6 +91,25 @@ func TestReaderMaxEventSize(t *testing.T) {
 	}
 }
 
+// A Reader back from the pool carries nothing of its last stream: not its
+// error, its limit, nor a half-read event.
+func TestReaderCloseResets(t *testing.T) {
+	for range 20 { // the pool may hand back another Reader; enough rounds reuse one
+		rd := NewReader(strings.NewReader("event: old\ndata: " + strings.Repeat("x", 1000) + "\n\n"))
+		rd.MaxEventSize = 100
+		if _, err := rd.Next(); !errors.Is(err, ErrEventTooLarge) {
+			t.Fatalf("err = %v, want ErrEventTooLarge", err)
+		}
+		rd.Close()
+		rd = NewReader(strings.NewReader("data: " + strings.Repeat("y", 1000) + "\n\n"))
+		e, err := rd.Next()
+		if err != nil || len(e.Name) != 0 || string(e.Data) != strings.Repeat("y", 1000) {
+			t.Fatalf("reused reader: event %q %q, err %v", e.Name, e.Data, err)
+		}
+		rd.Close()
+	}
+}
+
 func TestReaderReadError(t *testing.T) {
 	boom := errors.New("boom")
 	r := io.MultiReader(strings.NewReader("data: a\n\ndata: partial\n"), iotest.ErrReader(boom))
