@@ -121,16 +121,14 @@ func (t *openAIPass) Response(status int, body []byte) ([]byte, Usage, error) {
 	if status >= 300 {
 		return upstreamError(status, body, t.key).envelope(t.api), Usage{}, nil
 	}
-	var r struct {
-		Usage *openAIUsage `json:"usage"`
+	var u *openAIUsage
+	if err := usageOf(body, &u); err != nil {
+		return nil, Usage{}, err
 	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, Usage{}, errBadUpstream("a response that is not JSON")
-	}
-	if r.Usage == nil {
+	if u == nil {
 		return body, Usage{}, nil
 	}
-	return body, r.Usage.usage(), nil
+	return body, u.usage(), nil
 }
 
 func (t *openAIPass) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
@@ -187,14 +185,12 @@ func (t *anthropicPass) Response(status int, body []byte) ([]byte, Usage, error)
 	if status >= 300 {
 		return upstreamError(status, body, t.key).envelope(AnthropicMessages), Usage{}, nil
 	}
-	var r struct {
-		Usage *anthropicUsage `json:"usage"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, Usage{}, errBadUpstream("a response that is not JSON")
+	var u *anthropicUsage
+	if err := usageOf(body, &u); err != nil {
+		return nil, Usage{}, err
 	}
 	var tot anthropicTotals
-	tot.add(r.Usage)
+	tot.add(u)
 	return body, tot.usage(), nil
 }
 

@@ -266,3 +266,44 @@ func TestAnthropicTextFastPath(t *testing.T) {
 		}
 	}
 }
+
+// usageOf reads only the usage member of a pass-through response: the
+// body must still be JSON, and the last of duplicate members counts.
+func TestUsageOf(t *testing.T) {
+	cases := []struct {
+		body string
+		want int64 // prompt tokens; -1 for no usage
+		bad  bool
+	}{
+		{`{"id":"x","usage":{"prompt_tokens":7,"completion_tokens":2}}`, 7, false},
+		{`{"usage":{"prompt_tokens":1},"choices":[{"usage":{"prompt_tokens":9}}],"usage":{"prompt_tokens":3}}`, 3, false},
+		{` {"us\u0061ge":{"prompt_tokens":4}} `, 4, false},
+		{`{"usage":null}`, -1, false},
+		{`{"choices":[]}`, -1, false},
+		{`{"usage":"x"}`, 0, true},
+		{`{"usage":{"prompt_tokens":1}`, 0, true},
+		{`[{"usage":{"prompt_tokens":1}}]`, 0, true},
+		{`{"usage":{"prompt_tokens":1}} trailing`, 0, true},
+		{``, 0, true},
+	}
+	for _, c := range cases {
+		var u *openAIUsage
+		err := usageOf([]byte(c.body), &u)
+		if (err != nil) != c.bad {
+			t.Fatalf("%s: err = %v, want error %v", c.body, err, c.bad)
+		}
+		if c.bad {
+			if e := asError(err); e.Status != 502 {
+				t.Fatalf("%s: status %d, want 502", c.body, e.Status)
+			}
+			continue
+		}
+		got := int64(-1)
+		if u != nil {
+			got = u.PromptTokens
+		}
+		if got != c.want {
+			t.Fatalf("%s: prompt tokens %d, want %d", c.body, got, c.want)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package provider
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // openAIUsage is the usage object of OpenAI-wire responses and chunks.
 type openAIUsage struct {
@@ -75,6 +78,27 @@ func (g *geminiUsage) usage() Usage {
 		CachedInputTokens: g.CachedContentTokenCount,
 		OutputTokens:      g.CandidatesTokenCount + g.ThoughtsTokenCount,
 	}
+}
+
+// usageOf decodes the top-level "usage" member of a response body that
+// passes through unchanged into v, leaving v alone when there is none. Only
+// that member is decoded: the rest is checked to be JSON, not decoded. As
+// with encoding/json, the last of duplicate members counts.
+func usageOf(body []byte, v any) error {
+	if !isObject(body) || !json.Valid(body) {
+		return errBadUpstream("a response that is not JSON")
+	}
+	var raw []byte
+	members(body, func(m member) bool {
+		if keyIs(m.key, "usage") {
+			raw = m.val
+		}
+		return true
+	})
+	if raw != nil && json.Unmarshal(raw, v) != nil {
+		return errBadUpstream("a response whose usage is not an object")
+	}
+	return nil
 }
 
 // hasMember reports whether the last member named key in data, a JSON
