@@ -2,7 +2,8 @@
 // the same run, on 127.0.0.1: a fake OpenAI upstream, the proxy with auth,
 // routing and metering on, and the baseline as separate processes. It
 // reports requests per second, p50 and p99 latency and the proxy's CPU time
-// per request, and the ratio proxy/baseline for each. Every load is bounded
+// per request, and the ratio proxy/baseline for each. A CPU ratio is the
+// median of the ratios of the 12 interleaved rounds. Every load is bounded
 // in requests.
 package main
 
@@ -184,6 +185,7 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 		where = "servers under test on CPU " + cpu + ", load generator, fake upstream and Redis on the others"
 	}
 	fmt.Printf("Tollgate proxy benchmark (%s, %d CPUs, 127.0.0.1, %s; fake upstream replies 40 tokens)\n", time.Now().UTC().Format(time.RFC3339), numCPU(), where)
+	fmt.Printf("targets take turns in %d rounds; a cpu x figure is the median of the rounds' ratios\n", rounds)
 	fmt.Printf("%-34s %5s %8s %9s %9s %11s %8s %8s %8s\n", "scenario", "conc", "req/s", "p50", "p99", "cpu/req", "rps x", "p99 x", "cpu x")
 	type scenario struct {
 		name, model string
@@ -216,8 +218,9 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 			}
 			rs := measure(conc, n, targets...)
 			b, p := rs[0], rs[1]
+			cpuX, spread := cpuRatio(p, b)
 			fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8.2f %8.2f %8.2f   baseline: %.0f req/s, p50 %s, p99 %s, cpu/req %s\n",
-				sc.name, conc, p.rps, ms(p.p50), ms(p.p99), us(p.cpu), p.rps/b.rps, ratio(p.p99, b.p99), ratio(p.cpu, b.cpu),
+				sc.name, conc, p.rps, ms(p.p50), ms(p.p99), us(p.cpu), p.rps/b.rps, ratio(p.p99, b.p99), cpuX,
 				b.rps, ms(b.p50), ms(b.p99), us(b.cpu))
 			if p.failed > 0 || b.failed > 0 {
 				return fmt.Errorf("%s: %d proxy and %d baseline requests failed", sc.name, p.failed, b.failed)
@@ -226,7 +229,7 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 			if strings.HasPrefix(sc.model, "claude") {
 				limit = 2
 			}
-			checks.add(fmt.Sprintf("%s, concurrency %d: CPU per request x baseline", sc.name, conc), ratio(p.cpu, b.cpu), limit, false, "")
+			checks.add(fmt.Sprintf("%s, concurrency %d: CPU per request x baseline", sc.name, conc), cpuX, limit, false, spread)
 			if conc == 1 {
 				d := rs[2]
 				added = append(added, fmt.Sprintf("%-34s proxy p99 %s - direct p99 %s = %s added (baseline adds %s)",
@@ -268,15 +271,18 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 			if r.failed > 0 {
 				return fmt.Errorf("%s: %d requests did not get %d", row.name, r.failed, row.want)
 			}
-			fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8.2f %8.2f\n", row.name, conc, r.rps, ms(r.p50), ms(r.p99), us(r.cpu), ratio(r.cpu, free.cpu), ratio(r.cpu, b.cpu))
+			polX, spread := cpuRatio(r, free)
+			baseX, _ := cpuRatio(r, b)
+			fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8.2f %8.2f\n", row.name, conc, r.rps, ms(r.p50), ms(r.p99), us(r.cpu), polX, baseX)
 			switch row.name {
 			case "enforced, Embedded ledger":
-				checks.add(fmt.Sprintf("%s, concurrency %d: CPU per request x no policy", row.name, conc), ratio(r.cpu, free.cpu), 1.15, false, "")
+				checks.add(fmt.Sprintf("%s, concurrency %d: CPU per request x no policy", row.name, conc), polX, 1.15, false, spread)
 			case "refused with the declared 402":
-				checks.add(fmt.Sprintf("a 402, concurrency %d: CPU x a forwarded request", conc), ratio(r.cpu, free.cpu), 0.5, true, "")
+				checks.add(fmt.Sprintf("a 402, concurrency %d: CPU x a forwarded request", conc), polX, 0.5, true, spread)
 			}
 		}
-		fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8s %8.2f\n", "(same proxy, no policy)", conc, free.rps, ms(free.p50), ms(free.p99), us(free.cpu), "1.00", ratio(free.cpu, b.cpu))
+		freeX, _ := cpuRatio(free, b)
+		fmt.Printf("%-34s %5d %8.0f %9s %9s %11s %8s %8.2f\n", "(same proxy, no policy)", conc, free.rps, ms(free.p50), ms(free.p99), us(free.cpu), "1.00", freeX)
 	}
 
 	fmt.Println("\nlatency the proxy adds at concurrency 1 (against calling the fake upstream directly):")
@@ -329,7 +335,10 @@ type result struct {
 	rps      float64
 	p50, p99 time.Duration
 	cpu      time.Duration // server CPU per request
-	failed   int
+	// rounds is the server CPU per request in each round, for ratios
+	// taken round by round.
+	rounds []time.Duration
+	failed int
 }
 
 // target is what one row of a scenario loads: a server, its URL, the
@@ -359,6 +368,7 @@ func measure(conc, n int, targets ...target) []result {
 		cpu     time.Duration
 		elapsed time.Duration
 		failed  int
+		rounds  []time.Duration
 	}
 	totals := make([]total, len(targets))
 	clients := make([]*http.Client, len(targets))
@@ -383,13 +393,17 @@ func measure(conc, n int, targets ...target) []result {
 			lat, failed, cpu, elapsed := load(clients[i], t, conc, slice)
 			tt := &totals[i]
 			tt.lat, tt.failed, tt.cpu, tt.elapsed = append(tt.lat, lat...), tt.failed+failed, tt.cpu+cpu, tt.elapsed+elapsed
+			if slice > 0 {
+				tt.rounds = append(tt.rounds, cpu/time.Duration(slice))
+			}
 		}
 	}
 	out := make([]result, len(targets))
 	for i, tt := range totals {
 		slices.Sort(tt.lat)
 		k := len(tt.lat)
-		out[i] = result{rps: float64(k) / tt.elapsed.Seconds(), p50: tt.lat[k/2], p99: tt.lat[k*99/100], cpu: tt.cpu / time.Duration(k), failed: tt.failed}
+		out[i] = result{rps: float64(k) / tt.elapsed.Seconds(), p50: tt.lat[k/2], p99: tt.lat[k*99/100], cpu: tt.cpu / time.Duration(k),
+			rounds: tt.rounds, failed: tt.failed}
 	}
 	return out
 }
@@ -602,6 +616,29 @@ func numCPU() int {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/1e6) }
 func us(d time.Duration) string { return fmt.Sprintf("%.0fus", float64(d)/1e3) }
+
+// cpuRatio compares two targets' CPU per request round by round and takes
+// the median: the targets of a round ran back to back, so a round in which
+// the shared machine was slow weighs on both, and one odd round cannot
+// move the figure. spread is the lowest and highest round.
+func cpuRatio(a, b result) (median float64, spread string) {
+	var rs []float64
+	for i := range min(len(a.rounds), len(b.rounds)) {
+		if b.rounds[i] > 0 {
+			rs = append(rs, float64(a.rounds[i])/float64(b.rounds[i]))
+		}
+	}
+	if len(rs) == 0 {
+		return ratio(a.cpu, b.cpu), ""
+	}
+	slices.Sort(rs)
+	median = rs[len(rs)/2]
+	if len(rs)%2 == 0 {
+		median = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+	}
+	return median, fmt.Sprintf("rounds %.2f-%.2f", rs[0], rs[len(rs)-1])
+}
+
 func ratio(a, b time.Duration) float64 {
 	if b == 0 {
 		return 0
