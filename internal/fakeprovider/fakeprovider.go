@@ -55,6 +55,10 @@ type Options struct {
 	// StreamEndDelay holds an OpenAI stream open this long after [DONE],
 	// as a server whose last chunk travels apart from the data does.
 	StreamEndDelay time.Duration
+	// StreamEndHold, when set, holds an OpenAI stream open after [DONE]
+	// until it yields a value (or the request ends): a test can release the
+	// end once its client has seen [DONE].
+	StreamEndHold chan struct{}
 }
 
 // Fault makes the fake misbehave. The zero value behaves.

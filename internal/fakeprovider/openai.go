@@ -261,6 +261,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req openAIRequest)
 	}
 	if st.event("", []byte("[DONE]")) {
 		sleep(r.Context(), s.opts.StreamEndDelay)
+		if s.opts.StreamEndHold != nil {
+			select {
+			case <-s.opts.StreamEndHold:
+			case <-r.Context().Done():
+			}
+		}
 	}
 }
 

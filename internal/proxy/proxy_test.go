@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -532,5 +533,35 @@ func TestStreamsReuseUpstreamConnections(t *testing.T) {
 	}
 	if n := h.fake.Connections() - before; n != 1 {
 		t.Errorf("10 sequential streams opened %d upstream connections, want 1", n)
+	}
+}
+
+// TestStreamEndsNotHeldByUpstream: when an upstream holds its stream open
+// after [DONE], the client still gets [DONE] at once. The upstream here ends
+// only once the client has seen [DONE]; a proxy that waited for the
+// upstream's end would reach its 50ms cut-off first and lose the connection.
+func TestStreamEndsNotHeldByUpstream(t *testing.T) {
+	hold := make(chan struct{})
+	h := start(t, fakeprovider.Options{ReplyWords: 5, StreamEndHold: hold})
+	before := h.fake.Connections()
+	for range 5 {
+		resp := post(t, h, "/v1/chat/completions", acmeKey, `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"stream"}]}`)
+		sc := bufio.NewScanner(resp.Body)
+		done := false
+		for !done && sc.Scan() {
+			done = sc.Text() == "data: [DONE]"
+		}
+		if !done {
+			t.Fatalf("%d: no [DONE]: %v", resp.StatusCode, sc.Err())
+		}
+		select {
+		case hold <- struct{}{}: // the upstream was still holding the stream: release it
+		default:
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	if n := h.fake.Connections() - before; n != 1 {
+		t.Errorf("5 sequential streams opened %d upstream connections, want 1", n)
 	}
 }

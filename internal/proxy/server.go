@@ -432,29 +432,42 @@ func (s *Server) stream(w http.ResponseWriter, x *exchange, a *attempt, ticket T
 	// for upstream data, not after every event.
 	dst := sse.NewDeferredWriter(w)
 	usage, err := a.tr.Stream(dst, flushBeforeRead{a.resp.Body, dst})
-	_ = dst.Flush()
 	x.upstream = time.Since(a.sent)
 	if err != nil {
 		x.err = err.Error()
+	} else {
+		awaitEnd(a.resp.Body, dst)
 	}
-	// What was streamed was served: settle it, even when the stream broke.
+	// What was streamed was served: settle it, even when the stream broke,
+	// and before the client sees the end. The handler's return then sends
+	// the last events, the end of the stream and the trailers in one write.
 	x.usage = usage
 	x.receipt = ticket.Settle(context.WithoutCancel(x.Request.Context()), *x.served, usage)
 	receiptHeaders(h, x.receipt)
-	if err == nil {
-		drain(a.resp.Body)
-	}
 }
 
-// drain reads what an upstream still sends after the end of a stream (the
-// chunked encoding's last chunk may come after [DONE]), so that its
-// connection is reused rather than closed; the request's context ends with
-// the handler, so this cannot wait for later. An upstream that keeps the
-// stream open is cut off. The client has every event already.
-func drain(body io.ReadCloser) {
-	t := time.AfterFunc(50*time.Millisecond, func() { _ = body.Close() })
+// awaitEnd reads what an upstream still sends after the end of a stream
+// (the chunked encoding's last chunk usually comes just after [DONE]), so
+// that its connection is reused rather than closed; the request's context
+// ends with the handler, so this cannot wait for later. An upstream that
+// lingers gets 50ms and is cut off; after the first millisecond the client
+// is sent its last events rather than kept waiting for it.
+func awaitEnd(body io.ReadCloser, dst *sse.Writer) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.AfterFunc(50*time.Millisecond, func() { _ = body.Close() })
+		defer t.Stop()
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	}()
+	t := time.NewTimer(time.Millisecond)
 	defer t.Stop()
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	select {
+	case <-done:
+	case <-t.C:
+		_ = dst.Flush()
+		<-done
+	}
 }
 
 // flushBeforeRead sends the client what it was written before blocking on
