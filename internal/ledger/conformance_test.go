@@ -25,6 +25,7 @@ var conformance = []struct {
 	{"SettleMoreOrLessThanHeld", testSettleMoreOrLess},
 	{"BudgetRefusesOverLimit", testBudgetRefuses},
 	{"ReserveIsIdempotent", testReserveIdempotent},
+	{"ReserveAfterSettleAnswersAsFirst", testReserveAfterSettle},
 	{"SettleIsIdempotent", testSettleIdempotent},
 	{"SettleErrors", testSettleErrors},
 	{"ReleaseIsIdempotent", testReleaseIdempotent},
@@ -113,6 +114,19 @@ func testReserveIdempotent(t *testing.T, l Ledger) {
 	grant(t, l, p.Key, Grant{ID: "top-up", Amount: units(10)}, t0)
 	wantAdmitted(t, reserve(t, l, "no", t0, hold(p, units(8))), units(9))
 	wantBalance(t, l, p, t0, 0, units(11), units(9))
+}
+
+func testReserveAfterSettle(t *testing.T, l Ledger) {
+	p := prepaidAccount("wallet")
+	grant(t, l, p.Key, Grant{ID: "g", Amount: units(10)}, t0)
+	wantAdmitted(t, reserve(t, l, "r5", t0, hold(p, units(3))), units(7))
+	settle(t, l, "r5", t0, Usage{}, units(2))
+	// A retry after the settle holds nothing and gets the first answer.
+	wantAdmitted(t, reserve(t, l, "r5", t0, hold(p, units(1))), units(7))
+	wantBalance(t, l, p, t0, units(2), 0, units(8))
+	// A new id that sorts before it is new all the same.
+	wantAdmitted(t, reserve(t, l, "r1", t0, hold(p, units(1))), units(7))
+	wantBalance(t, l, p, t0, units(2), units(1), units(7))
 }
 
 func testSettleIdempotent(t *testing.T, l Ledger) {

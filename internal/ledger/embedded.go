@@ -76,6 +76,8 @@ func OpenEmbedded(path string, o EmbeddedOptions) (*Embedded, error) {
 				return err
 			}
 		}
+		last := func(name []byte) string { k, _ := tx.Bucket(name).Cursor().Last(); return string(k) }
+		e.holds.lastReservation, e.holds.lastCharge = last(bucketReservations), last(bucketCharges)
 		if tx.Bucket(bucketExpiry) != nil { // an index earlier versions kept
 			return tx.DeleteBucket(bucketExpiry)
 		}
@@ -184,11 +186,19 @@ func (e *Embedded) flush() error {
 		m.mu.Lock()
 		for _, b := range batches {
 			m.applied[b.gen] = tx.ID()
+			for _, en := range b.entries {
+				last := &m.lastReservation
+				if en.Charge {
+					last = &m.lastCharge
+				}
+				*last = max(*last, en.ID)
+			}
 		}
 		m.mu.Unlock()
 		return nil
 	})
 	m.mu.Lock()
+	clear(m.file)
 	for _, b := range batches {
 		if err != nil {
 			delete(m.applied, b.gen)
@@ -340,29 +350,62 @@ func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now tim
 	if r, ok := m.res[id]; ok {
 		return r.decision, nil
 	}
-	var dec Decision
-	err := e.db.View(func(tx *bolt.Tx) error {
-		if first, ok, err := getReservation(tx, id, now); err != nil || ok {
-			dec = first // settled before: the first answer stands
+	if id <= m.lastReservation { // the file may have it
+		var first Decision
+		var found bool
+		err := e.db.View(func(tx *bolt.Tx) (err error) {
+			first, found, err = getReservation(tx, id, now)
 			return err
+		})
+		if err != nil || found {
+			return first, err // settled before: the first answer stands
 		}
-		var err error
-		dec, err = e.decide(tx, holds, now)
-		if err == nil && dec.Admitted {
-			m.add(id, holds, dec, now.Add(e.opts.HoldTTL))
-		}
-		return err
-	})
-	if err != nil {
-		return Decision{}, err
 	}
-	return dec, nil
+	dec, err := e.decide(holds, now)
+	if err == nil && dec.Admitted {
+		m.add(id, holds, dec, now.Add(e.opts.HoldTTL))
+	}
+	return dec, err
+}
+
+// committed returns each hold's account as the file has it, reading the
+// file only for accounts memory has not kept since the last commit.
+// Callers hold e.holds.mu.
+func (e *Embedded) committed(holds []Hold) ([]*fileAccount, error) {
+	m := e.holds
+	out := make([]*fileAccount, len(holds))
+	missing := false
+	for i, h := range holds {
+		out[i] = m.file[h.Account.Key]
+		missing = missing || out[i] == nil
+	}
+	if !missing {
+		return out, nil
+	}
+	err := e.db.View(func(tx *bolt.Tx) error {
+		for i, h := range holds {
+			if out[i] = m.file[h.Account.Key]; out[i] != nil {
+				continue
+			}
+			f, err := readAccount(tx, h.Account.Key)
+			if err != nil {
+				return err
+			}
+			m.file[h.Account.Key], out[i] = f, f
+		}
+		return nil
+	})
+	return out, err
 }
 
 // decide checks every hold against its account, counting earlier holds of
 // the same reservation on the same account.
 // Callers hold e.holds.mu, so that memory and the file agree.
-func (e *Embedded) decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, error) {
+func (e *Embedded) decide(holds []Hold, now time.Time) (Decision, error) {
+	accts, err := e.committed(holds)
+	if err != nil {
+		return Decision{}, err
+	}
 	// Per hold, the index of the first hold on the same account: a
 	// reservation holds few accounts, so slices beat maps.
 	first := make([]int, len(holds))
@@ -374,14 +417,8 @@ func (e *Embedded) decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, e
 		if first[i] < i {
 			continue
 		}
-		acct, err := openAccount(tx, h.Account.Key)
-		if err != nil {
-			return Decision{}, err
-		}
-		mem := e.holds.account(h.Account.Key, h.Account.Window, now, tx.ID())
-		if avail[i], resets[i], err = available(acct, h.Account, now, mem); err != nil {
-			return Decision{}, err
-		}
+		mem := e.holds.account(h.Account.Key, h.Account.Window, now, accts[i].snapshot)
+		avail[i], resets[i] = available(accts[i], h.Account, now, mem)
 	}
 	dec := Decision{Admitted: true, Refused: -1, Remaining: make([]money.Micros, len(holds))}
 	for i, h := range holds {
@@ -401,7 +438,7 @@ func (e *Embedded) decide(tx *bolt.Tx, holds []Hold, now time.Time) (Decision, e
 
 // available is what an account can still hold at now, given what memory
 // adds to the file, and for a Budget when its window next frees spend.
-func available(acct accountTx, a Account, now time.Time, mem memAccount) (int64, time.Time, error) {
+func available(acct *fileAccount, a Account, now time.Time, mem memAccount) (int64, time.Time) {
 	if a.Kind == Prepaid {
 		// Journaled spend draws on the grants as the file will draw it.
 		nowMS := ms(now)
@@ -409,8 +446,8 @@ func available(acct accountTx, a Account, now time.Time, mem memAccount) (int64,
 		if mem.prepaid > 0 {
 			from = min(from, mem.firstMS)
 		}
-		gs, err := acct.grants(from)
-		debt := acct.debt()
+		gs := liveGrants(acct.grants, from)
+		debt := acct.debt
 		switch {
 		case mem.prepaid == 0:
 		case expiresWithin(gs, mem.firstMS, mem.lastMS):
@@ -418,7 +455,7 @@ func available(acct accountTx, a Account, now time.Time, mem memAccount) (int64,
 		default: // every grant is live for every spend: the order is moot
 			debt += consume(gs, draw{mem.firstMS, mem.prepaid})
 		}
-		return unused(gs, nowMS) - debt - mem.held, time.Time{}, err
+		return unused(gs, nowMS) - debt - mem.held, time.Time{}
 	}
 	total, oldest := acct.read(a.Window, now)
 	if oldest.IsZero() {
@@ -431,7 +468,7 @@ func available(acct accountTx, a Account, now time.Time, mem memAccount) (int64,
 	if !reset.IsZero() {
 		reset = fromMS(ms(reset)) // the precision and zone Redis gives
 	}
-	return int64(a.Limit) - total.spent - mem.window.spent - mem.held, reset, nil
+	return int64(a.Limit) - total.spent - mem.window.spent - mem.held, reset
 }
 
 // Settle implements Ledger: one journal write, no fsync of its own.
@@ -506,12 +543,16 @@ func (e *Embedded) Charge(ctx context.Context, id string, charges []Hold, usage 
 		return nil // journaled, or being journaled: counted once
 	}
 	m.charged[id] = 0
+	maybeInFile := id <= m.lastCharge // else the file cannot have it
 	m.mu.Unlock()
 	var seen bool
-	err := e.db.View(func(tx *bolt.Tx) error {
-		_, seen = idRecord(tx.Bucket(bucketCharges), id, now)
-		return nil
-	})
+	var err error
+	if maybeInFile {
+		err = e.db.View(func(tx *bolt.Tx) error {
+			_, seen = idRecord(tx.Bucket(bucketCharges), id, now)
+			return nil
+		})
+	}
 	if err == nil && !seen {
 		accounts, amounts := holdAccounts(charges)
 		en := journalEntry{Charge: true, ID: id, At: now.UnixNano(), Holds: records(accounts, amounts), Usage: usage}
@@ -556,6 +597,11 @@ func (e *Embedded) Grant(ctx context.Context, account string, g Grant, now time.
 	if err := e.flush(); err != nil {
 		return err
 	}
+	defer func() { // the file changed under what memory keeps of it
+		e.holds.mu.Lock()
+		clear(e.holds.file)
+		e.holds.mu.Unlock()
+	}()
 	return e.db.Update(func(tx *bolt.Tx) error {
 		acct, err := openAccount(tx, account)
 		if err != nil {
@@ -584,24 +630,24 @@ func (e *Embedded) Balance(ctx context.Context, a Account, now time.Time) (Snaps
 	if err := ctx.Err(); err != nil {
 		return Snapshot{}, err
 	}
-	var snap Snapshot
-	e.holds.mu.Lock()
-	defer e.holds.mu.Unlock()
-	err := e.db.View(func(tx *bolt.Tx) error {
-		mem := e.holds.account(a.Key, a.Window, now, tx.ID())
-		acct, _ := openAccount(tx, a.Key)
-		total, _ := acct.read(a.Window, now)
-		avail, _, err := available(acct, a, now, mem)
-		snap = Snapshot{
-			Spent:     money.Micros(total.spent + mem.window.spent),
-			Held:      money.Micros(mem.held),
-			Remaining: money.Micros(avail),
-			Usage:     addUsage(total.usage, mem.window.usage),
-		}
-		snap.WindowStart, _ = a.Window.Bounds(now)
-		return err
-	})
-	return snap, err
+	m := e.holds
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	accts, err := e.committed([]Hold{{Account: a}})
+	if err != nil {
+		return Snapshot{}, err
+	}
+	mem := m.account(a.Key, a.Window, now, accts[0].snapshot)
+	total, _ := accts[0].read(a.Window, now)
+	avail, _ := available(accts[0], a, now, mem)
+	snap := Snapshot{
+		Spent:     money.Micros(total.spent + mem.window.spent),
+		Held:      money.Micros(mem.held),
+		Remaining: money.Micros(avail),
+		Usage:     addUsage(total.usage, mem.window.usage),
+	}
+	snap.WindowStart, _ = a.Window.Bounds(now)
+	return snap, nil
 }
 
 // getReservation returns the first decision of a reservation settled and

@@ -33,6 +33,12 @@ type memHolds struct {
 	applied map[uint64]int
 	// charged are charge ids journaled but not yet in the file, by generation.
 	charged map[string]uint64
+	// file caches accounts as the file has them; every commit clears it.
+	file map[string]*fileAccount
+	// lastReservation and lastCharge are at or above every id in their
+	// bucket of the file: an id above them needs no lookup there. The ids
+	// the proxy makes sort by time, so nearly every new one is above.
+	lastReservation, lastCharge string
 }
 
 type memReservation struct {
@@ -106,6 +112,7 @@ func newMemHolds() *memHolds {
 	return &memHolds{
 		res: map[string]*memReservation{}, byAccount: map[string]*accountHolds{},
 		pending: map[string][]*pendingSpend{}, draws: map[string][]pendingDraw{}, applied: map[uint64]int{}, charged: map[string]uint64{},
+		file: map[string]*fileAccount{},
 	}
 }
 

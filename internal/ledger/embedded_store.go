@@ -103,23 +103,34 @@ func (a accountTx) debt() int64 {
 
 // grants returns the grants live at nowMS, in the order spend draws them.
 func (a accountTx) grants(nowMS int64) ([]liveGrant, error) {
-	b := a.sub(bucketGrants)
+	gs, err := storedGrants(a.sub(bucketGrants))
+	return liveGrants(gs, nowMS), err
+}
+
+// storedGrants decodes every grant of a grants bucket, in draw order.
+func storedGrants(b *bolt.Bucket) ([]liveGrant, error) {
 	if b == nil {
 		return nil, nil
 	}
 	var gs []liveGrant
 	err := b.ForEach(func(k, v []byte) error {
 		g, err := decodeGrant(string(k), v)
-		if err != nil {
-			return err
-		}
-		if g.live(nowMS) {
-			gs = append(gs, g)
-		}
-		return nil
+		gs = append(gs, g)
+		return err
 	})
 	sortGrants(gs)
 	return gs, err
+}
+
+// liveGrants copies the grants of gs live at nowMS: spend is drawn on the copy.
+func liveGrants(gs []liveGrant, nowMS int64) []liveGrant {
+	out := make([]liveGrant, 0, len(gs))
+	for _, g := range gs {
+		if g.live(nowMS) {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // saveGrants stores grants after consumption and drops every grant that no
@@ -188,15 +199,37 @@ func decodeCounts(b []byte) counts {
 	}}
 }
 
+// fileAccount is an account as the file has it, decoded, in the read
+// transaction snapshot. Memory keeps it until the next commit (see
+// memHolds.file), so that most reads need no transaction.
+type fileAccount struct {
+	snapshot int
+	grants   []liveGrant // every grant stored, in draw order
+	debt     int64
+	counters map[string]counts
+}
+
+func readAccount(tx *bolt.Tx, key string) (*fileAccount, error) {
+	a, _ := openAccount(tx, key) // read-only: no error
+	f := &fileAccount{snapshot: tx.ID(), debt: a.debt(), counters: map[string]counts{}}
+	var err error
+	if f.grants, err = storedGrants(a.sub(bucketGrants)); err != nil {
+		return nil, err
+	}
+	if b := a.sub(bucketCounters); b != nil {
+		err = b.ForEach(func(k, v []byte) error {
+			f.counters[string(k)] = decodeCounts(v)
+			return nil
+		})
+	}
+	return f, err
+}
+
 // read returns the counters of the window that contains now, summed, and
 // for rolling windows when the oldest counted spend ages out.
-func (a accountTx) read(w Window, now time.Time) (total counts, oldest time.Time) {
-	b := a.sub(bucketCounters)
-	if b == nil {
-		return counts{}, time.Time{}
-	}
+func (f *fileAccount) read(w Window, now time.Time) (total counts, oldest time.Time) {
 	for _, c := range w.readCounters(now) {
-		v := decodeCounts(b.Get([]byte(c.key)))
+		v := f.counters[c.key]
 		total.spent += v.spent
 		total.usage = addUsage(total.usage, v.usage)
 		if v.spent > 0 && oldest.IsZero() {

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 
@@ -151,13 +150,25 @@ func (w Window) writeCounter(now time.Time) counter {
 		return counter{key: "life"}
 	}
 	start, end := w.Bounds(now)
-	return counter{key: fmt.Sprintf("cal|%s|%s|%d", w.Period, w.location(), start.Unix()), from: start, until: end}
+	// "cal|<period>|<zone>|<start, Unix seconds>", built without fmt: every
+	// request's spend names its counter.
+	k := append(append(append([]byte("cal|"), w.Period...), '|'), w.location().String()...)
+	k = strconv.AppendInt(append(k, '|'), start.Unix(), 10)
+	return counter{key: string(k), from: start, until: end}
 }
 
 func (w Window) bucket(width, b int64) counter {
-	// Fixed-width index so that keys of one width sort by time.
+	// "roll|<width>|<index>", the index zero-padded to 20 characters (as
+	// %020d would) so that keys of one width sort by time.
+	k := append(strconv.AppendInt([]byte("roll|"), width, 10), '|')
+	digits, pad := strconv.AppendUint(nil, uint64(b), 10), 20
+	if b < 0 {
+		digits, pad = strconv.AppendUint(nil, uint64(-b), 10), 19
+		k = append(k, '-')
+	}
+	k = append(k, "00000000000000000000"[min(len(digits), pad):pad]...)
 	return counter{
-		key:   fmt.Sprintf("roll|%d|%020d", width, b),
+		key:   string(append(k, digits...)),
 		from:  time.Unix(b*width, 0),
 		until: time.Unix((b+1)*width, 0).Add(w.Rolling),
 	}

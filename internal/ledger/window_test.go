@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"fmt"
+	"math"
 	"testing"
 	"time"
 )
@@ -121,6 +123,25 @@ func TestRollingBucketsAreBounded(t *testing.T) {
 			if first.After(now.Add(-c.rolling)) || cs[len(cs)-1].key != w.writeCounter(now).key {
 				t.Fatalf("rolling %v at %v: buckets %v", c.rolling, now, cs)
 			}
+		}
+	}
+}
+
+// TestCounterKeys: counter keys are stored in files and Redis, so they keep
+// the format they had when fmt built them.
+func TestCounterKeys(t *testing.T) {
+	ny := mustZone(t, "America/New_York")
+	now := time.Date(2026, 3, 8, 12, 0, 0, 0, time.UTC)
+	for _, w := range []Window{{Period: Month, Location: ny}, {Period: Day}, {Period: Quarter, Location: ny}} {
+		start, _ := w.Bounds(now)
+		if got, want := w.writeCounter(now).key, fmt.Sprintf("cal|%s|%s|%d", w.Period, w.location(), start.Unix()); got != want {
+			t.Errorf("%+v: key %q, want %q", w, got, want)
+		}
+	}
+	w := Window{Rolling: time.Hour}
+	for _, b := range []int64{0, 7, 123456789, math.MaxInt64, -1, -98765, math.MinInt64 + 1} {
+		if got, want := w.bucket(60, b).key, fmt.Sprintf("roll|%d|%020d", 60, b); got != want {
+			t.Errorf("bucket %d: key %q, want %q", b, got, want)
 		}
 	}
 }
