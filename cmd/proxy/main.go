@@ -23,7 +23,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -87,7 +86,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		cs, err := clientset(*kubeconfig)
+		cs, err := client(*kubeconfig)
 		if err != nil {
 			return err
 		}
@@ -150,7 +149,7 @@ func serve(log *slog.Logger, s *http.Server, what string) {
 	}
 }
 
-func clientset(kubeconfig string) (kubernetes.Interface, error) {
+func client(kubeconfig string) (*source.Client, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig != "" {
@@ -161,7 +160,7 @@ func clientset(kubeconfig string) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kubernetes.NewForConfig(cfg)
+	return source.NewClient(cfg)
 }
 
 func holderName(flagValue string) string {

@@ -26,7 +26,6 @@ import (
 
 	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/dataplane"
-	"github.com/tollgate-dev/tollgate/internal/render"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/internal/translate"
 )
@@ -89,19 +88,19 @@ func get[T client.Object](t *testing.T, ns, name string, obj T) (T, error) {
 
 // proxyConfig reads the config the manager rendered for a Gateway.
 func proxyConfig(t *testing.T, ns, gw string) (*dataplane.Config, error) {
-	cm, err := get(t, ns, render.Name(gw, ""), &corev1.ConfigMap{})
+	cm, err := get(t, ns, dataplane.Name(gw, ""), &corev1.ConfigMap{})
 	if err != nil {
 		return nil, err
 	}
-	return dataplane.Decode([]byte(cm.Data[render.ConfigKey]))
+	return dataplane.Decode([]byte(cm.Data[dataplane.ConfigKey]))
 }
 
 func heartbeatLease(t *testing.T, ns, gw, holder, hash string) {
 	t.Helper()
 	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: gw + "-" + holder, Namespace: ns}}
 	_, err := ctrlCreateOrUpdate(l, func() {
-		l.Labels = map[string]string{render.LabelHeartbeat: gw}
-		l.Annotations = map[string]string{render.AnnotationConfigHash: hash}
+		l.Labels = map[string]string{dataplane.LabelHeartbeat: gw}
+		l.Annotations = map[string]string{dataplane.AnnotationConfigHash: hash}
 		l.Spec.HolderIdentity = ptr.To(holder)
 		l.Spec.LeaseDurationSeconds = ptr.To[int32](30)
 		l.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
@@ -137,14 +136,14 @@ func TestSamples(t *testing.T) {
 			return err
 		}
 		for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}} {
-			if _, err := get(t, ns, render.Name(gwName, ""), obj); err != nil {
+			if _, err := get(t, ns, dataplane.Name(gwName, ""), obj); err != nil {
 				return fmt.Errorf("%T: %w", obj, err)
 			}
 			if ref := metav1.GetControllerOf(obj); ref == nil || ref.UID != gw.UID {
 				return fmt.Errorf("%T is not owned by the Gateway", obj)
 			}
 		}
-		creds, err := get(t, ns, render.Name(gwName, "-credentials"), &corev1.Secret{})
+		creds, err := get(t, ns, dataplane.Name(gwName, "-credentials"), &corev1.Secret{})
 		if err != nil {
 			return err
 		}
@@ -271,7 +270,7 @@ func TestSamples(t *testing.T) {
 		if err := wantCondition(mp.Status.Conditions, "Ready", "False", "RefsNotResolved", mp.Generation); err != nil {
 			return err
 		}
-		sec, _ := get(t, ns, render.Name(gwName, "-credentials"), &corev1.Secret{})
+		sec, _ := get(t, ns, dataplane.Name(gwName, "-credentials"), &corev1.Secret{})
 		if len(sec.Data) != 0 {
 			return fmt.Errorf("credentials still hold %v", keys(sec.Data))
 		}
@@ -285,7 +284,7 @@ func TestSamples(t *testing.T) {
 		if err := wantCondition(mp.Status.Conditions, "Ready", "True", "Ready", mp.Generation); err != nil {
 			return err
 		}
-		sec, _ := get(t, ns, render.Name(gwName, "-credentials"), &corev1.Secret{})
+		sec, _ := get(t, ns, dataplane.Name(gwName, "-credentials"), &corev1.Secret{})
 		if string(sec.Data[translate.CredentialKey(ns, "openai")]) != "sk-new" {
 			return fmt.Errorf("credentials hold %v", keys(sec.Data))
 		}
@@ -327,11 +326,11 @@ func TestSamples(t *testing.T) {
 	change(t, ns, "ai-gateway", &v1.ProxyConfig{}, func(pc *v1.ProxyConfig) { pc.Spec.Deployment = v1.DeploymentExternal })
 	eventually(t, "External prunes the Deployment and Service", func() error {
 		for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
-			if o, err := get(t, ns, render.Name(gwName, ""), obj); err == nil && o.GetDeletionTimestamp() == nil {
+			if o, err := get(t, ns, dataplane.Name(gwName, ""), obj); err == nil && o.GetDeletionTimestamp() == nil {
 				return fmt.Errorf("%T still exists", obj)
 			}
 		}
-		_, err := get(t, ns, render.Name(gwName, ""), &corev1.ConfigMap{})
+		_, err := get(t, ns, dataplane.Name(gwName, ""), &corev1.ConfigMap{})
 		return err
 	})
 
@@ -342,11 +341,11 @@ func TestSamples(t *testing.T) {
 	}
 	eventually(t, "owned objects collected", func() error {
 		for _, obj := range []client.Object{&corev1.ConfigMap{}, &corev1.ServiceAccount{}, &rbacv1.Role{}} {
-			if _, err := get(t, ns, render.Name(gwName, ""), obj); !apierrors.IsNotFound(err) {
+			if _, err := get(t, ns, dataplane.Name(gwName, ""), obj); !apierrors.IsNotFound(err) {
 				return fmt.Errorf("%T still there (%v)", obj, err)
 			}
 		}
-		if _, err := get(t, ns, render.Name(gwName, "-credentials"), &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		if _, err := get(t, ns, dataplane.Name(gwName, "-credentials"), &corev1.Secret{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("credentials Secret still there (%v)", err)
 		}
 		return nil
@@ -419,11 +418,11 @@ func keys(m map[string][]byte) []string {
 }
 
 func mustJSON(t *testing.T, ns, gw string) string {
-	cm, err := get(t, ns, render.Name(gw, ""), &corev1.ConfigMap{})
+	cm, err := get(t, ns, dataplane.Name(gw, ""), &corev1.ConfigMap{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cm.Data[render.ConfigKey]
+	return cm.Data[dataplane.ConfigKey]
 }
 
 // TestApprovalRequired: only approved, subscribed tenants reach a route.

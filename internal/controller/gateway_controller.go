@@ -18,6 +18,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
 	"github.com/tollgate-dev/tollgate/internal/render"
 	"github.com/tollgate-dev/tollgate/internal/translate"
 )
@@ -72,7 +73,7 @@ func (r *GatewayReconciler) writeStatus(ctx context.Context, gw *gwapiv1.Gateway
 		st.Listeners[i].Conditions = mergeConditions(old, st.Listeners[i].Conditions, now)
 	}
 	svc := &corev1.Service{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: gw.Namespace, Name: render.Name(gw.Name, "")}, svc); err == nil && svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
+	if err := r.Get(ctx, client.ObjectKey{Namespace: gw.Namespace, Name: dataplane.Name(gw.Name, "")}, svc); err == nil && svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		st.Addresses = []gwapiv1.GatewayStatusAddress{{Type: new(gwapiv1.IPAddressType), Value: svc.Spec.ClusterIP}}
 	}
 	if err := applyStatus(ctx, r.Client, gw, gw.Status, st); err != nil {
@@ -187,7 +188,7 @@ func (m mapper) gatewaysOfSecret(ctx context.Context, o client.Object) []reconci
 }
 
 func (m mapper) gatewayOfLease(_ context.Context, o client.Object) []reconcile.Request {
-	name := o.GetLabels()[render.LabelHeartbeat]
+	name := o.GetLabels()[dataplane.LabelHeartbeat]
 	if name == "" {
 		return nil
 	}

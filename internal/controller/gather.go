@@ -11,7 +11,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
-	"github.com/tollgate-dev/tollgate/internal/render"
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
 	"github.com/tollgate-dev/tollgate/internal/translate"
 )
 
@@ -57,7 +57,7 @@ func gather(ctx context.Context, c client.Client, gw *gwapiv1.Gateway, class *gw
 	}
 
 	leases := &coordinationv1.LeaseList{}
-	if err := c.List(ctx, leases, client.InNamespace(gw.Namespace), client.MatchingLabels{render.LabelHeartbeat: gw.Name}); err != nil {
+	if err := c.List(ctx, leases, client.InNamespace(gw.Namespace), client.MatchingLabels{dataplane.LabelHeartbeat: gw.Name}); err != nil {
 		return nil, err
 	}
 	for _, l := range leases.Items {
@@ -130,7 +130,7 @@ func heartbeat(l *coordinationv1.Lease) (translate.Heartbeat, bool) {
 	}
 	return translate.Heartbeat{
 		Holder:  *l.Spec.HolderIdentity,
-		Hash:    l.Annotations[render.AnnotationConfigHash],
+		Hash:    l.Annotations[dataplane.AnnotationConfigHash],
 		Expires: l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second),
 	}, true
 }

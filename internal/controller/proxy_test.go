@@ -8,14 +8,13 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
 	"github.com/tollgate-dev/tollgate/internal/proxy"
 	"github.com/tollgate-dev/tollgate/internal/proxy/source"
-	"github.com/tollgate-dev/tollgate/internal/render"
 )
 
 // TestProxyProgramsGateway runs a proxy out of cluster against the manager:
@@ -24,7 +23,7 @@ import (
 // stops counting.
 func TestProxyProgramsGateway(t *testing.T) {
 	ns := applySamples(t)
-	cs, err := kubernetes.NewForConfig(env.Config)
+	cs, err := source.NewClient(env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +72,7 @@ func TestProxyProgramsGateway(t *testing.T) {
 	<-beats
 	eventually(t, "a stopped proxy deletes its Lease", func() error {
 		l := &coordinationv1.Lease{}
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.Name("ai-gateway", "-proxy-0")}, l); err == nil {
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: dataplane.Name("ai-gateway", "-proxy-0")}, l); err == nil {
 			return fmt.Errorf("lease still there")
 		}
 		gw, _ := get(t, ns, "ai-gateway", &gwapiv1.Gateway{})

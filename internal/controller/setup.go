@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tollgate-dev/tollgate/internal/render"
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
 )
 
 // Options configure the controllers.
@@ -22,7 +22,7 @@ type Options struct {
 // CacheOptions keeps the manager's cache to what it needs: of all Leases,
 // only proxy heartbeats (nodes renew thousands of others).
 func CacheOptions() cache.Options {
-	heartbeats, _ := labels.NewRequirement(render.LabelHeartbeat, selection.Exists, nil)
+	heartbeats, _ := labels.NewRequirement(dataplane.LabelHeartbeat, selection.Exists, nil)
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&coordinationv1.Lease{}: {Label: labels.NewSelector().Add(*heartbeats)},
 	}}

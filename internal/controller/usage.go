@@ -44,7 +44,7 @@ func usageReports(ctx context.Context, c client.Client) ([]*dataplane.UsageRepor
 }
 
 func parseReport(cm *corev1.ConfigMap) *dataplane.UsageReport {
-	data := cm.Data[render.UsageKey]
+	data := cm.Data[dataplane.UsageKey]
 	if data == "" {
 		return nil
 	}

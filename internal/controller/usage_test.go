@@ -13,7 +13,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 
 	v1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/dataplane"
@@ -40,7 +39,7 @@ func TestUsageInStatus(t *testing.T) {
 		s.Data = map[string][]byte{"api-key": []byte(fakeprovider.OpenAIKey)}
 	})
 
-	cs, err := kubernetes.NewForConfig(env.Config)
+	cs, err := source.NewClient(env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +134,7 @@ func TestUsageWritesAreThrottled(t *testing.T) {
 		t.Skip("runs for two usage intervals and a half")
 	}
 	ns := applySamples(t)
-	cs, err := kubernetes.NewForConfig(env.Config)
+	cs, err := source.NewClient(env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}

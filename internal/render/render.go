@@ -6,8 +6,6 @@
 package render
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"maps"
 	"strings"
 
@@ -31,16 +29,8 @@ const (
 	LabelName      = "app.kubernetes.io/name"
 	ManagedBy      = "tollgate"
 
-	// ConfigKey is the ConfigMap key of the proxy config.
-	ConfigKey = "config.json"
-	// UsageKey is the usage ConfigMap key of the proxies' usage report.
-	UsageKey = "usage.json"
 	// LabelUsage marks usage ConfigMaps, which the manager reads into status.
 	LabelUsage = "tollgate.dev/usage"
-	// LabelHeartbeat marks a proxy's heartbeat Lease with its Gateway's name.
-	LabelHeartbeat = "tollgate.dev/gateway"
-	// AnnotationConfigHash is on the ConfigMap and on proxy heartbeat Leases.
-	AnnotationConfigHash = "tollgate.dev/config-hash"
 	// AdminPort serves health, readiness and metrics, apart from traffic.
 	AdminPort = 9901
 	// LedgerDir holds the Embedded ledger file.
@@ -76,17 +66,6 @@ type Objects struct {
 	PVC        *corev1ac.PersistentVolumeClaimApplyConfiguration
 }
 
-// Name is the name of a Gateway's rendered objects, kept a valid DNS label:
-// long Gateway names are cut and suffixed with a hash so that they stay unique.
-func Name(gateway, suffix string) string {
-	n := "tollgate-" + gateway + suffix
-	if len(n) <= 63 {
-		return n
-	}
-	sum := sha256.Sum256([]byte(gateway + suffix))
-	return n[:63-9] + "-" + hex.EncodeToString(sum[:])[:8]
-}
-
 // Labels select the objects rendered for a Gateway.
 func Labels(gateway string) map[string]string {
 	return map[string]string{LabelGateway: gateway, LabelManagedBy: ManagedBy, LabelName: "tollgate-proxy"}
@@ -94,7 +73,7 @@ func Labels(gateway string) map[string]string {
 
 // Render renders the objects of one Gateway.
 func Render(in Input) Objects {
-	name := Name(in.GatewayName, "")
+	name := dataplane.Name(in.GatewayName, "")
 	ns := in.GatewayNamespace
 	pc := in.ProxyConfig
 	if pc == nil {
@@ -111,21 +90,21 @@ func Render(in Input) Objects {
 	o.ServiceAccount = corev1ac.ServiceAccount(n, ns).WithLabels(labels).WithOwnerReferences(ref)
 
 	o.ConfigMap = corev1ac.ConfigMap(n, ns).WithLabels(labels).WithOwnerReferences(ref).
-		WithAnnotations(map[string]string{AnnotationConfigHash: in.Config.Hash}).
-		WithData(map[string]string{ConfigKey: string(in.ConfigJSON)})
+		WithAnnotations(map[string]string{dataplane.AnnotationConfigHash: in.Config.Hash}).
+		WithData(map[string]string{dataplane.ConfigKey: string(in.ConfigJSON)})
 
 	usageLabels := Labels(in.GatewayName)
 	usageLabels[LabelUsage] = "true"
-	o.Usage = corev1ac.ConfigMap(Name(in.GatewayName, "-usage"), ns).WithLabels(usageLabels).WithOwnerReferences(ref)
+	o.Usage = corev1ac.ConfigMap(dataplane.Name(in.GatewayName, "-usage"), ns).WithLabels(usageLabels).WithOwnerReferences(ref)
 
-	secretName := Name(in.GatewayName, "-credentials")
+	secretName := dataplane.Name(in.GatewayName, "-credentials")
 	o.Secret = corev1ac.Secret(secretName, ns).WithLabels(labels).WithOwnerReferences(ref).
 		WithType(corev1.SecretTypeOpaque).WithData(maps.Clone(in.Credentials))
 
 	// The proxy reads only its own config and credentials, and heartbeats Leases.
 	o.Role = rbacv1ac.Role(n, ns).WithLabels(labels).WithOwnerReferences(ref).WithRules(
 		rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("configmaps").WithResourceNames(n).WithVerbs("get", "list", "watch"),
-		rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("configmaps").WithResourceNames(Name(in.GatewayName, "-usage")).WithVerbs("get", "update", "patch"),
+		rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("configmaps").WithResourceNames(dataplane.Name(in.GatewayName, "-usage")).WithVerbs("get", "update", "patch"),
 		rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("secrets").WithResourceNames(secretName).WithVerbs("get", "list", "watch"),
 		rbacv1ac.PolicyRule().WithAPIGroups("coordination.k8s.io").WithResources("leases").WithVerbs("get", "create", "update"),
 	)
@@ -138,7 +117,7 @@ func Render(in Input) Objects {
 	}
 	embedded := in.Config.Ledger.Type == string(v1.LedgerEmbedded)
 	if embedded && pc.Spec.Ledger != nil && pc.Spec.Ledger.StorageSize != nil {
-		o.PVC = corev1ac.PersistentVolumeClaim(Name(in.GatewayName, "-ledger"), ns).WithLabels(labels).WithOwnerReferences(ref).
+		o.PVC = corev1ac.PersistentVolumeClaim(dataplane.Name(in.GatewayName, "-ledger"), ns).WithLabels(labels).WithOwnerReferences(ref).
 			WithSpec(corev1ac.PersistentVolumeClaimSpec().WithAccessModes(corev1.ReadWriteOnce).
 				WithResources(corev1ac.VolumeResourceRequirements().WithRequests(corev1.ResourceList{corev1.ResourceStorage: *pc.Spec.Ledger.StorageSize})))
 	}
@@ -177,7 +156,7 @@ func deployment(in Input, pc *v1.ProxyConfig, name string, labels map[string]str
 	strategy := appsv1ac.DeploymentStrategy().WithType("RollingUpdate").
 		WithRollingUpdate(appsv1ac.RollingUpdateDeployment().WithMaxUnavailable(intstr.FromInt32(0)).WithMaxSurge(intstr.FromInt32(1)))
 	if pvc {
-		ledger = corev1ac.Volume().WithName("ledger").WithPersistentVolumeClaim(corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(Name(in.GatewayName, "-ledger")))
+		ledger = corev1ac.Volume().WithName("ledger").WithPersistentVolumeClaim(corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(dataplane.Name(in.GatewayName, "-ledger")))
 		// A ReadWriteOnce ledger volume cannot be shared by an old and a new Pod.
 		strategy = appsv1ac.DeploymentStrategy().WithType("Recreate")
 	}

@@ -81,11 +81,11 @@ func isNil(obj any) bool {
 
 func TestNameStaysADNSLabel(t *testing.T) {
 	long := strings.Repeat("g", 80)
-	a, b := Name(long, ""), Name(long, "-credentials")
+	a, b := dataplane.Name(long, ""), dataplane.Name(long, "-credentials")
 	if len(a) > 63 || len(b) > 63 || a == b {
 		t.Fatalf("names %q (%d) and %q (%d)", a, len(a), b, len(b))
 	}
-	if Name("ai", "") != "tollgate-ai" {
-		t.Fatalf("short names are kept: %q", Name("ai", ""))
+	if dataplane.Name("ai", "") != "tollgate-ai" {
+		t.Fatalf("short names are kept: %q", dataplane.Name("ai", ""))
 	}
 }

@@ -33,11 +33,11 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
 	"github.com/tollgate-dev/tollgate/internal/devstack"
 	"github.com/tollgate-dev/tollgate/internal/fakeprovider"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/internal/proxy"
-	"github.com/tollgate-dev/tollgate/internal/render"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/internal/testredis"
 )
@@ -371,7 +371,7 @@ func TestInClusterProxy(t *testing.T) {
 	// A token as the kubelet would mount it, for the ServiceAccount the manager renders.
 	var token string
 	eventually(t, "a token of the proxy's ServiceAccount", 60*time.Second, func() error {
-		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx(t), render.Name("ai-gateway", ""),
+		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx(t), dataplane.Name("ai-gateway", ""),
 			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
 		if err == nil {
 			token = tr.Status.Token

@@ -12,20 +12,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
-	"github.com/tollgate-dev/tollgate/internal/render"
+	"github.com/tollgate-dev/tollgate/internal/dataplane"
 )
 
 // Kube watches the Gateway's ConfigMap and credentials Secret through the
 // API (the proxy's Role allows reading only those two) and loads the config
 // whenever either changes. It runs until ctx ends.
-func Kube(ctx context.Context, cs kubernetes.Interface, namespace, gateway string, l Loader, log *slog.Logger) {
-	cmName, secretName := render.Name(gateway, ""), render.Name(gateway, "-credentials")
+func Kube(ctx context.Context, c *Client, namespace, gateway string, l Loader, log *slog.Logger) {
+	cmName, secretName := dataplane.Name(gateway, ""), dataplane.Name(gateway, "-credentials")
 	watch := func(resource, name string, obj runtime.Object) cache.SharedIndexInformer {
-		lw := cache.NewListWatchFromClient(cs.CoreV1().RESTClient(), resource, namespace, fields.OneTermEqualSelector("metadata.name", name))
+		lw := cache.NewListWatchFromClient(c.core, resource, namespace, fields.OneTermEqualSelector("metadata.name", name))
 		return cache.NewSharedIndexInformer(lw, obj, 10*time.Minute, cache.Indexers{})
 	}
 	cms := watch("configmaps", cmName, &corev1.ConfigMap{})
@@ -56,7 +55,7 @@ func Kube(ctx context.Context, cs kubernetes.Interface, namespace, gateway strin
 			if s, ok := get[*corev1.Secret](secrets, namespace, secretName); ok {
 				creds = s.Data
 			}
-			load(l, log, []byte(cm.Data[render.ConfigKey]), creds, "configmap/"+cmName)
+			load(l, log, []byte(cm.Data[dataplane.ConfigKey]), creds, "configmap/"+cmName)
 		}
 	}()
 }
@@ -82,33 +81,32 @@ func get[T any](inf cache.SharedIndexInformer, ns, name string) (T, bool) {
 // every period, so that the manager can tell when every live proxy runs the
 // current config. The Lease is deleted on shutdown so that a stopped proxy
 // stops counting at once.
-func Heartbeat(ctx context.Context, cs kubernetes.Interface, namespace, gateway, holder string, hash func() string, period time.Duration, log *slog.Logger) {
-	name := render.Name(gateway, "-"+holder)
-	leases := cs.CoordinationV1().Leases(namespace)
+func Heartbeat(ctx context.Context, c *Client, namespace, gateway, holder string, hash func() string, period time.Duration, log *slog.Logger) {
+	name := dataplane.Name(gateway, "-"+holder)
+	lease := object{c.coordination, namespace, "leases", name}
 	beat := func() error {
 		h := hash()
 		if h == "" {
 			return nil // nothing loaded yet: do not count as a live proxy
 		}
 		now := metav1.NewMicroTime(time.Now())
-		l, err := leases.Get(ctx, name, metav1.GetOptions{})
+		l := &coordinationv1.Lease{}
+		err := lease.get(ctx, l)
 		if apierrors.IsNotFound(err) {
 			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
 		} else if err != nil {
 			return err
 		}
-		l.Labels = map[string]string{render.LabelHeartbeat: gateway}
-		l.Annotations = map[string]string{render.AnnotationConfigHash: h}
+		l.Labels = map[string]string{dataplane.LabelHeartbeat: gateway}
+		l.Annotations = map[string]string{dataplane.AnnotationConfigHash: h}
 		l.Spec.HolderIdentity = ptr.To(holder)
 		// Three missed beats and the proxy no longer counts; Leases count in whole seconds.
 		l.Spec.LeaseDurationSeconds = ptr.To(int32((3*period + time.Second - 1) / time.Second))
 		l.Spec.RenewTime = &now
 		if l.ResourceVersion == "" {
-			_, err = leases.Create(ctx, l, metav1.CreateOptions{})
-		} else {
-			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+			return lease.create(ctx, l)
 		}
-		return err
+		return lease.update(ctx, l)
 	}
 	t := time.NewTicker(period)
 	defer t.Stop()
@@ -124,7 +122,7 @@ func Heartbeat(ctx context.Context, cs kubernetes.Interface, namespace, gateway,
 		select {
 		case <-ctx.Done():
 			del, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = leases.Delete(del, name, metav1.DeleteOptions{})
+			_ = lease.delete(del)
 			cancel()
 			return
 		case <-t.C:

@@ -7,19 +7,17 @@ import (
 	"log/slog"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tollgate-dev/tollgate/internal/dataplane"
-	"github.com/tollgate-dev/tollgate/internal/render"
 )
 
 // Usage writes the usage report into the Gateway's usage ConfigMap every
 // period, when it changed, for the manager to show in status. Every proxy
 // of a Gateway reads the same ledger, so whichever writes last is right.
-func Usage(ctx context.Context, cs kubernetes.Interface, namespace, gateway string, report func(context.Context) (*dataplane.UsageReport, error), period time.Duration, log *slog.Logger) {
-	name := render.Name(gateway, "-usage")
-	cms := cs.CoreV1().ConfigMaps(namespace)
+func Usage(ctx context.Context, c *Client, namespace, gateway string, report func(context.Context) (*dataplane.UsageReport, error), period time.Duration, log *slog.Logger) {
+	name := dataplane.Name(gateway, "-usage")
+	cm := object{c.core, namespace, "configmaps", name}
 	var last []byte
 	t := time.NewTicker(period)
 	defer t.Stop()
@@ -45,16 +43,16 @@ func Usage(ctx context.Context, cs kubernetes.Interface, namespace, gateway stri
 		}
 		r.UpdatedAt = stamp
 		data, _ := json.Marshal(r)
-		cm, err := cms.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+		var obj corev1.ConfigMap
+		if err := cm.get(ctx, &obj); err != nil {
 			log.Error("Failed to read the usage ConfigMap", "configmap", name, "error", err)
 			continue
 		}
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
+		if obj.Data == nil {
+			obj.Data = map[string]string{}
 		}
-		cm.Data[render.UsageKey] = string(data)
-		if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: "tollgate-proxy"}); err != nil {
+		obj.Data[dataplane.UsageKey] = string(data)
+		if err := cm.update(ctx, &obj); err != nil {
 			log.Error("Failed to write the usage ConfigMap", "configmap", name, "error", err)
 			continue
 		}
