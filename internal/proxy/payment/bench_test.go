@@ -31,7 +31,7 @@ func BenchmarkEnforce(b *testing.B) {
 	var n int
 	for b.Loop() {
 		n++
-		x := &proxy.Exchange{LedgerID: fmt.Sprint("bench-", n), Request: httptest.NewRequest("POST", "/v1/chat/completions", nil),
+		x := &proxy.Exchange{LedgerID: fmt.Sprintf("bench-%012d", n), // sorting as the proxy's ids do Request: httptest.NewRequest("POST", "/v1/chat/completions", nil),
 			API: provider.OpenAIChat, Tenant: "t/acme", Route: "t/chat", Rule: "all", Model: "gpt-4o",
 			Candidates: []proxy.Candidate{c}, PromptTokens: 12, MaxTokens: 100}
 		t, ref := e.Admit(ctx, x)

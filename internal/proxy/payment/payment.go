@@ -76,6 +76,7 @@ type state struct {
 	routes  map[string][]*policy
 	tenants map[string][]*policy
 	credits map[string][]dataplane.Credit
+	x402    bool // some policy declares x402: requests may carry a payment
 }
 
 type policy struct {
@@ -101,6 +102,7 @@ func (e *Enforcer) Configure(cfg *dataplane.Config, creds map[string][]byte) err
 		if x := p.Refusal.X402; x != nil && x.FacilitatorTokenKey != "" {
 			st.tokens[p.Name] = string(creds[x.FacilitatorTokenKey])
 		}
+		st.x402 = st.x402 || p.Refusal.X402 != nil
 		if b := p.Budget; b != nil {
 			if b.Calendar != "" {
 				loc, err := timezone.Load(cmp.Or(b.Timezone, "UTC"))
@@ -189,10 +191,13 @@ func (e *Enforcer) Admit(ctx context.Context, x *proxy.Exchange) (proxy.Ticket, 
 		return proxy.Meter{}.Admit(ctx, x)
 	}
 	now := e.now()
-	t := &ticket{e: e, x: x, policies: ps, header: http.Header{}}
+	t := &ticket{e: e, x: x, policies: ps}
 	// x402: a pay-per-request policy is paid by the request itself; a
 	// payment under a prepaid policy tops up the tenant's credits first.
-	payment := x.Request.Header.Get(x402.HeaderPaymentSignature)
+	var payment string
+	if st.x402 {
+		payment = x.Request.Header.Get(x402.HeaderPaymentSignature)
+	}
 	var paid []*policy
 	for _, p := range ps {
 		if p.Mode == "DryRun" || p.Refusal.X402 == nil || (p.PayPerRequest == 0 && (!p.Prepaid || payment == "")) {
@@ -258,7 +263,7 @@ func (e *Enforcer) Admit(ctx context.Context, x *proxy.Exchange) (proxy.Ticket, 
 	}
 	for _, h := range dry {
 		if s, err := e.ledger.Balance(ctx, h.Account, now); err == nil && s.Remaining < h.Amount {
-			t.header.Add(HeaderDryRun, "would refuse: "+h.policy.Name)
+			t.note(HeaderDryRun, "would refuse: "+h.policy.Name)
 		}
 	}
 	return t, nil
@@ -336,14 +341,22 @@ type ticket struct {
 	remaining  []money.Micros
 	charge     []hold // charged after the fact: Settle admission and DryRun
 	failedOpen bool
-	header     http.Header
+	header     http.Header // nil until a note
+}
+
+// note adds a header to the response; most requests get none.
+func (t *ticket) note(key, value string) {
+	if t.header == nil {
+		t.header = http.Header{}
+	}
+	t.header.Add(key, value)
 }
 
 // Settle commits the real cost under each policy.
 func (t *ticket) Settle(ctx context.Context, served proxy.Candidate, u provider.Usage) proxy.Receipt {
 	now := t.e.now()
 	lu := ledger.Usage{Requests: 1, InputTokens: u.InputTokens, CachedInputTokens: u.CachedInputTokens, OutputTokens: u.OutputTokens}
-	r := proxy.Receipt{Header: t.header}
+	var r proxy.Receipt
 	// The cost shown is what the tenant pays: its prepaid price when it has one, else the highest policy price.
 	for _, p := range t.policies {
 		if c := p.cost(served, u); r.Currency == "" || p.Prepaid || c > r.Cost {
@@ -385,6 +398,7 @@ func (t *ticket) Settle(ctx context.Context, served proxy.Candidate, u provider.
 		}
 	}
 	t.softLimits(ctx, now)
+	r.Header = t.header
 	return r
 }
 
@@ -411,7 +425,7 @@ func (t *ticket) softLimits(ctx context.Context, now time.Time) {
 			}
 			pct := crossed(p.SoftLimits, s)
 			if pct > 0 {
-				t.header.Add(HeaderWarning, fmt.Sprintf("%d%% of %s under policy %s is spent", pct, kindName(h.Account.Kind), p.Name))
+				t.note(HeaderWarning, fmt.Sprintf("%d%% of %s under policy %s is spent", pct, kindName(h.Account.Kind), p.Name))
 			}
 		}
 	}
