@@ -149,6 +149,15 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 	if err != nil {
 		return err
 	}
+	// A server left over from another run would answer in place of the
+	// ones started here, and its CPU would not be counted.
+	for _, port := range []string{"18080", "18081", "18090", "18091", redisPort} {
+		l, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			return fmt.Errorf("port %s is taken (another bench or proxy still running?): %w", port, err)
+		}
+		_ = l.Close()
+	}
 	redis, err := startRedis()
 	if err != nil {
 		return err
@@ -246,7 +255,10 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 	fmt.Printf("%-34s %5s %8s %9s %9s %11s %8s %8s\n", "scenario", "conc", "req/s", "p50", "p99", "cpu/req", "cpu x pol", "cpu x base")
 	plain := body("gpt-4o-mini", false)
 	for _, conc := range levels {
-		n := requests(conc, scale)
+		// Three times the requests of the rows above: these targets are
+		// 10-15% effects, and a round of a few hundred milliseconds keeps
+		// one round's ratio from hanging on a few scheduler events.
+		n := 3 * requests(conc, scale)
 		rows := []struct {
 			name string
 			target
@@ -403,6 +415,11 @@ func measure(conc, n int, targets ...target) []result {
 	}
 	out := make([]result, len(targets))
 	for i, tt := range totals {
+		if targets[i].p.cmd != nil && tt.cpu <= 0 {
+			// A server that died, or another one answering in its place.
+			fmt.Fprintf(os.Stderr, "bench: %s used no CPU for its requests\n", targets[i].url)
+			os.Exit(1)
+		}
 		slices.Sort(tt.lat)
 		k := len(tt.lat)
 		out[i] = result{rps: float64(k) / tt.elapsed.Seconds(), p50: tt.lat[k/2], p99: tt.lat[k*99/100], cpu: tt.cpu / time.Duration(k),
