@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -240,7 +241,13 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 	index := map[groupKey]*group{}
 	draws := map[string][]draw{}
 	var drawOrder []string
-	for _, en := range entries {
+	for i, en := range entries {
+		if i%64 == 63 {
+			// A batch is thousands of entries under load: let requests run
+			// between slices of it rather than wait for the whole commit
+			// (with one CPU, they otherwise queue behind it for ms).
+			runtime.Gosched()
+		}
 		at := en.at()
 		fresh, err := e.record(tx, en, at, b.replayed)
 		if err != nil {

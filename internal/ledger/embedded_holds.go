@@ -195,7 +195,9 @@ func (m *memHolds) drop(id string, r *memReservation) {
 			a.sum -= mh.amount
 		}
 		if len(a.holds) == 0 {
-			delete(m.byAccount, h.Account.Key)
+			// Kept, empty: accounts are few, and a busy one would make its
+			// map anew for nearly every request.
+			a.firstExpiryMS = math.MaxInt64
 		}
 	}
 }

@@ -208,7 +208,9 @@ func (j *journal) seal() error {
 	if err := j.next(); err != nil {
 		return err // keep appending to the old file while it has room
 	}
-	j.sealed, j.entries = append(j.sealed, b), nil
+	// The next file likely takes as many entries: growing the slice entry
+	// by entry was a quarter of what journaling a settle cost.
+	j.sealed, j.entries = append(j.sealed, b), make([]journalEntry, 0, len(b.entries))
 	return errors.Join(syscall.Munmap(mem), old.Close())
 }
 

@@ -22,6 +22,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +55,13 @@ func main() {
 	if *pin && os.Getenv(pinnedEnv) == "" {
 		pinSelf() // returns only when pinning is not possible
 	}
+	// The load generator and the fake upstream must not be a source of
+	// latency themselves: with Go's default GC this process collects every
+	// few MB, about every 30 streams, each time for a millisecond or two on
+	// its one CPU, and that was most of the streams' p99. It collects
+	// between measurements (see measure) and otherwise only past 2 GiB.
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(2 << 30)
 	only, err := regexp.Compile(*rows)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: -rows:", err)
@@ -413,6 +422,14 @@ func measure(conc, n int, targets ...target) []result {
 			}
 		}
 	}
+	// Each measurement starts from the same state: the connections of
+	// this one closed (64 idle ones per server after concurrency 64, with
+	// their goroutines) and the load generator's garbage collected.
+	for _, c := range clients {
+		c.CloseIdleConnections()
+	}
+	runtime.GC()
+	time.Sleep(100 * time.Millisecond)
 	out := make([]result, len(targets))
 	for i, tt := range totals {
 		if targets[i].p.cmd != nil && tt.cpu <= 0 {
