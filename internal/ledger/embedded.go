@@ -717,7 +717,7 @@ func validateSettle(id string, actual []money.Micros, usage Usage) error {
 		return invalid("id is empty")
 	}
 	for _, m := range actual {
-		if err := validateAmount("actual amount", m); err != nil {
+		if err := validateAmount("actual amount", "", m); err != nil {
 			return err
 		}
 	}

@@ -127,19 +127,36 @@ type memAccount struct {
 	// firstMS and lastMS; draws lists it spend by spend, in order, for
 	// when a grant expires in between and the order matters.
 	prepaid, firstMS, lastMS int64
-	draws                    func() []draw
+	// from is where the journaled spend is, for draws.
+	from     *memHolds
+	key      string
+	snapshot int
+}
+
+// draws lists a prepaid account's journaled spend one by one, in order.
+func (a memAccount) draws() []draw {
+	var ds []draw
+	for _, d := range a.from.draws[a.key] {
+		if !a.from.inSnapshot(d.gen, a.snapshot) {
+			ds = append(ds, d.draw)
+		}
+	}
+	return ds
+}
+
+// inSnapshot reports whether the read snapshot with transaction id
+// snapshot already counts the journal generation gen. Callers hold mu.
+func (m *memHolds) inSnapshot(gen uint64, snapshot int) bool {
+	tx, ok := m.applied[gen]
+	return ok && tx <= snapshot
 }
 
 // account sums what memory holds for an account at now, as seen from the
 // read snapshot with transaction id snapshot. Callers hold mu.
 func (m *memHolds) account(key string, w Window, now time.Time, snapshot int) memAccount {
-	a := memAccount{held: m.byAccount[key].held(ms(now))}
-	inSnapshot := func(gen uint64) bool {
-		tx, ok := m.applied[gen]
-		return ok && tx <= snapshot
-	}
+	a := memAccount{held: m.byAccount[key].held(ms(now)), from: m, key: key, snapshot: snapshot}
 	for _, p := range m.pending[key] {
-		if inSnapshot(p.gen) {
+		if m.inSnapshot(p.gen, snapshot) {
 			continue
 		}
 		if a.prepaid == 0 || p.firstMS < a.firstMS {
@@ -154,15 +171,6 @@ func (m *memHolds) account(key string, w Window, now time.Time, snapshot int) me
 				a.oldest = p.counter.until
 			}
 		}
-	}
-	a.draws = func() []draw {
-		var ds []draw
-		for _, d := range m.draws[key] {
-			if !inSnapshot(d.gen) {
-				ds = append(ds, d.draw)
-			}
-		}
-		return ds
 	}
 	return a
 }

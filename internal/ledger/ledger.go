@@ -203,9 +203,11 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
-func validateAmount(what string, m money.Micros) error {
+// validateAmount checks an amount; what and of name it in the error
+// (joined only then: this runs on every request).
+func validateAmount(what, of string, m money.Micros) error {
 	if m < 0 || m > MaxAmount {
-		return invalid("%s %d is outside 0..%d", what, int64(m), int64(MaxAmount))
+		return invalid("%s%s %d is outside 0..%d", what, of, int64(m), int64(MaxAmount))
 	}
 	return nil
 }
@@ -217,7 +219,7 @@ func (a Account) validate() error {
 	if a.Kind != Budget && a.Kind != Prepaid {
 		return invalid("account %q: unknown kind %v", a.Key, a.Kind)
 	}
-	if err := validateAmount("limit of "+a.Key, a.Limit); err != nil {
+	if err := validateAmount("limit of ", a.Key, a.Limit); err != nil {
 		return err
 	}
 	if err := a.Window.validate(); err != nil {
@@ -237,7 +239,7 @@ func validateHolds(id string, holds []Hold) error {
 		if err := h.Account.validate(); err != nil {
 			return err
 		}
-		if err := validateAmount("amount for "+h.Account.Key, h.Amount); err != nil {
+		if err := validateAmount("amount for ", h.Account.Key, h.Amount); err != nil {
 			return err
 		}
 	}
@@ -261,7 +263,7 @@ func validateGrant(account string, g Grant) error {
 	if !g.ExpiresAt.IsZero() && g.ExpiresAt.UnixMilli() <= 0 {
 		return invalid("grant %q expires before 1970", g.ID)
 	}
-	return validateAmount("grant "+g.ID, g.Amount)
+	return validateAmount("grant ", g.ID, g.Amount)
 }
 
 // ms is the millisecond time both backends compare expiries in, so that

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"slices"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/money"
@@ -77,12 +78,11 @@ type commit struct {
 // commits pairs accounts with amounts and gives usage to the first
 // occurrence of each account key.
 func commits(accounts []Account, amounts []money.Micros, usage Usage) []commit {
-	seen := map[string]bool{}
 	cs := make([]commit, len(accounts))
 	for i, a := range accounts {
 		cs[i] = commit{account: a, amount: amounts[i]}
-		if !seen[a.Key] {
-			seen[a.Key] = true
+		// A request holds a few accounts: a scan beats a map.
+		if !slices.ContainsFunc(accounts[:i], func(b Account) bool { return b.Key == a.Key }) {
 			cs[i].usage = usage
 		}
 	}

@@ -44,7 +44,8 @@ type Enforcer struct {
 	state  atomic.Pointer[state]
 	// granted remembers which credit grants the ledger already holds, so
 	// that each is written once per process (the ledger dedupes by id too).
-	granted sync.Map
+	grantedMu sync.RWMutex
+	granted   map[string]map[string]bool // by account key, then grant id
 }
 
 // New returns an Enforcer that opens its ledger with open on the first
@@ -56,7 +57,7 @@ func New(open Opener, now func() time.Time, log *slog.Logger) *Enforcer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Enforcer{open: open, now: now, log: log}
+	return &Enforcer{open: open, now: now, log: log, granted: map[string]map[string]bool{}}
 }
 
 // Close closes the ledger.
@@ -307,8 +308,10 @@ func (e *Enforcer) grants(ctx context.Context, st *state, tenant string, hs []ho
 			continue
 		}
 		for _, c := range st.credits[tenant] {
-			k := h.Account.Key + "|" + c.ID
-			if _, done := e.granted.Load(k); done {
+			e.grantedMu.RLock()
+			done := e.granted[h.Account.Key][c.ID]
+			e.grantedMu.RUnlock()
+			if done {
 				continue
 			}
 			g := ledger.Grant{ID: c.ID, Amount: c.Amount}
@@ -318,7 +321,12 @@ func (e *Enforcer) grants(ctx context.Context, st *state, tenant string, hs []ho
 			if err := e.ledger.Grant(ctx, h.Account.Key, g, now); err != nil {
 				return err
 			}
-			e.granted.Store(k, struct{}{})
+			e.grantedMu.Lock()
+			if e.granted[h.Account.Key] == nil {
+				e.granted[h.Account.Key] = map[string]bool{}
+			}
+			e.granted[h.Account.Key][c.ID] = true
+			e.grantedMu.Unlock()
 		}
 	}
 	return nil
