@@ -185,7 +185,7 @@ func (t *chatFromGemini) Response(status int, body []byte) ([]byte, Usage, error
 func (t *chatFromGemini) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 	rd := sse.NewReader(src)
 	defer rd.Close()
-	var u Usage
+	var u geminiStreamUsage
 	finished := false
 	for {
 		ev, err := rd.Next()
@@ -194,14 +194,14 @@ func (t *chatFromGemini) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 		}
 		if err == io.EOF && finished { // Gemini ends the stream without a marker
 			if t.includeUsage {
-				if err := t.chunks.usage(dst, u); err != nil {
-					return u, err
+				if err := t.chunks.usage(dst, u.get()); err != nil {
+					return u.get(), err
 				}
 			}
-			return u, t.chunks.done(dst)
+			return u.get(), t.chunks.done(dst)
 		}
 		if err != nil {
-			return u, failStream(dst, OpenAIChat, err)
+			return u.get(), failStream(dst, OpenAIChat, err)
 		}
 		if len(ev.Data) == 0 {
 			continue
@@ -209,16 +209,25 @@ func (t *chatFromGemini) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 		if isError(ev.Data) {
 			e := upstreamError(http.StatusBadGateway, ev.Data, t.key)
 			if err := dst.WriteRaw(ClientStreamError(OpenAIChat, e)); err != nil {
-				return u, err
+				return u.get(), err
 			}
-			return u, e
+			return u.get(), e
+		}
+		if t.chunks.started() && !finished {
+			if tok, usage, ok := geminiTextToken(ev.Data); ok {
+				u.seen(usage)
+				if err := t.chunks.rawContent(dst, tok); err != nil {
+					return u.get(), err
+				}
+				continue
+			}
 		}
 		var r geminiResponse
 		if json.Unmarshal(ev.Data, &r) != nil {
-			return u, failStream(dst, OpenAIChat, errBadUpstream("an unreadable stream event"))
+			return u.get(), failStream(dst, OpenAIChat, errBadUpstream("an unreadable stream event"))
 		}
 		if r.UsageMetadata != nil {
-			u = r.UsageMetadata.usage()
+			u.set(r.UsageMetadata.usage())
 		}
 		first := !t.chunks.started()
 		if first {
@@ -226,14 +235,65 @@ func (t *chatFromGemini) Stream(dst *sse.Writer, src io.Reader) (Usage, error) {
 		}
 		if text := r.text(); first || text != "" {
 			if err := t.chunks.content(dst, first, text); err != nil {
-				return u, err
+				return u.get(), err
 			}
 		}
 		if reason := r.finishReason(); reason != "" && !finished {
 			finished = true
 			if err := t.chunks.finish(dst, reason); err != nil {
-				return u, err
+				return u.get(), err
 			}
 		}
 	}
+}
+
+// geminiStreamUsage is a stream's usage. Gemini repeats its running
+// total in every event: the last one is kept raw and decoded only when it
+// is asked for.
+type geminiStreamUsage struct {
+	u   Usage
+	raw []byte // the last usageMetadata not yet decoded, or empty
+}
+
+func (s *geminiStreamUsage) seen(raw []byte) {
+	if raw != nil {
+		s.raw = append(s.raw[:0], raw...)
+	}
+}
+
+func (s *geminiStreamUsage) set(u Usage) { s.u, s.raw = u, s.raw[:0] }
+
+func (s *geminiStreamUsage) get() Usage {
+	if len(s.raw) > 0 {
+		var g geminiUsage
+		if json.Unmarshal(s.raw, &g) == nil {
+			s.u = g.usage()
+		}
+		s.raw = s.raw[:0]
+	}
+	return s.u
+}
+
+// geminiTextToken returns the text of an event that carries only text,
+// as its raw JSON string token, quotes included, and its usageMetadata
+// (nil when absent): one candidate with one part, no finish reason, no
+// thought, no prompt feedback. The text is copied into the OpenAI chunk as
+// it is, without decoding the event; any other event is decoded.
+func geminiTextToken(data []byte) (tok, usage []byte, ok bool) {
+	if !json.Valid(data) {
+		return nil, nil, false
+	}
+	candidates, ok1 := pick(data, "candidates", func(m member) bool {
+		if keyIs(m.key, "usageMetadata") {
+			usage = m.val
+		}
+		return !keyIs(m.key, "promptFeedback")
+	})
+	candidate, one1 := onlyElement(candidates)
+	content, ok2 := pick(candidate, "content", func(m member) bool { return !keyIs(m.key, "finishReason") })
+	parts, ok3 := pick(content, "parts", func(member) bool { return true })
+	part, one2 := onlyElement(parts)
+	text, ok4 := pick(part, "text", func(m member) bool { return keyIs(m.key, "thought") && string(m.val) == "false" })
+	ok = ok1 && one1 && ok2 && ok3 && one2 && ok4 && len(text) > 2 && text[0] == '"'
+	return text, usage, ok
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -75,4 +76,80 @@ func FuzzParseFast(f *testing.F) {
 			t.Fatalf("%s: parseFast %+v, encoding/json %+v", body, fast, slow)
 		}
 	})
+}
+
+// FuzzTextTokens: whatever event the stream fast paths take, decoding it
+// gives the same text, and it is only text. The decoding here reads only
+// the members the fast paths look at (the slow paths also refuse events
+// whose other members have odd types, which the fast paths ignore), and
+// events with keys that differ from those only in case are left out:
+// encoding/json matches keys regardless of case, JSON does not.
+func FuzzTextTokens(f *testing.F) {
+	f.Add([]byte(`{"id":"c","choices":[{"index":0,"delta":{"content":" w\u00e9"},"finish_reason":null}],"usage":null}`))
+	f.Add([]byte(`{"candidates":[{"content":{"parts":[{"text":" word","thought":false}],"role":"model"}}],"usageMetadata":{"promptTokenCount":9}}`))
+	f.Fuzz(func(t *testing.T, event []byte) {
+		if tok, ok := openAIContentToken(event); ok && !caseVariant(event, "choices", "delta", "content", "refusal", "finish_reason", "usage") {
+			var c struct {
+				Choices []struct {
+					Delta struct {
+						Content *string `json:"content"`
+						Refusal *string `json:"refusal"`
+					} `json:"delta"`
+					FinishReason *string `json:"finish_reason"`
+				} `json:"choices"`
+				Usage json.RawMessage `json:"usage"`
+			}
+			var got string
+			if err := json.Unmarshal(event, &c); err != nil {
+				t.Fatalf("fast path took an event that does not decode: %v", err)
+			}
+			if json.Unmarshal(tok, &got) != nil || len(c.Choices) != 1 || c.Choices[0].Delta.Content == nil ||
+				*c.Choices[0].Delta.Content != got || got == "" || c.Choices[0].FinishReason != nil ||
+				(c.Usage != nil && string(c.Usage) != "null") || c.Choices[0].Delta.Refusal != nil {
+				t.Fatalf("fast path read %s from %s", tok, event)
+			}
+		}
+		if tok, _, ok := geminiTextToken(event); ok && !caseVariant(event, "candidates", "content", "parts", "text", "thought", "finishReason", "promptFeedback") {
+			var r struct {
+				Candidates []struct {
+					Content struct {
+						Parts []struct {
+							Text    string `json:"text"`
+							Thought bool   `json:"thought"`
+						} `json:"parts"`
+					} `json:"content"`
+					FinishReason *string `json:"finishReason"`
+				} `json:"candidates"`
+				PromptFeedback json.RawMessage `json:"promptFeedback"`
+			}
+			var got string
+			if err := json.Unmarshal(event, &r); err != nil {
+				t.Fatalf("fast path took an event that does not decode: %v", err)
+			}
+			if json.Unmarshal(tok, &got) != nil || len(r.Candidates) != 1 || len(r.Candidates[0].Content.Parts) != 1 ||
+				r.Candidates[0].Content.Parts[0].Text != got || r.Candidates[0].Content.Parts[0].Thought || got == "" ||
+				r.Candidates[0].FinishReason != nil || r.PromptFeedback != nil {
+				t.Fatalf("fast path read %s from %s", tok, event)
+			}
+		}
+	})
+}
+
+// caseVariant reports whether a JSON text has a key that equals one of
+// names but for case.
+func caseVariant(data []byte, names ...string) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if k, ok := tok.(string); ok {
+			for _, n := range names {
+				if k != n && strings.EqualFold(k, n) {
+					return true
+				}
+			}
+		}
+	}
 }

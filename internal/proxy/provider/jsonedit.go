@@ -98,6 +98,43 @@ func lookup(obj []byte, name string) (val []byte, n int) {
 	return val, n
 }
 
+// pick returns the value of obj's member named key (nil when there is
+// none), and false when obj names it twice or other refuses one of the
+// other members.
+func pick(obj []byte, key string, other func(m member) bool) ([]byte, bool) {
+	var val []byte
+	ok := true
+	members(obj, func(m member) bool {
+		if keyIs(m.key, key) {
+			ok = val == nil
+			val = m.val
+		} else {
+			ok = other(m)
+		}
+		return ok
+	})
+	return val, ok
+}
+
+// onlyElement returns the element of a JSON array that holds exactly one.
+func onlyElement(arr []byte) ([]byte, bool) {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return nil, false
+	}
+	i = skipSpace(arr, i+1)
+	if i >= len(arr) || arr[i] == ']' {
+		return nil, false
+	}
+	v := i
+	i = skipValue(arr, i)
+	el := arr[v:i]
+	i = skipSpace(arr, i)
+	return el, i < len(arr) && arr[i] == ']'
+}
+
+func isNull(raw []byte) bool { return string(raw) == "null" }
+
 func sortedKeys(m map[string][]byte) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

@@ -349,6 +349,14 @@ func (t *messagesFromOpenAI) Stream(dst *sse.Writer, src io.Reader) (Usage, erro
 			}
 			return u, e
 		}
+		if started {
+			if tok, ok := openAIContentToken(data); ok {
+				if err := t.text(dst, &open, tok); err != nil {
+					return u, err
+				}
+				continue
+			}
+		}
 		var c openAIChunk
 		if json.Unmarshal(data, &c) != nil {
 			return u, failStream(dst, AnthropicMessages, errBadUpstream("an unreadable stream event"))
@@ -370,17 +378,7 @@ func (t *messagesFromOpenAI) Stream(dst *sse.Writer, src io.Reader) (Usage, erro
 			if s == nil || *s == "" {
 				continue
 			}
-			if !open {
-				open = true
-				if err := dst.WriteRaw([]byte("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")); err != nil {
-					return u, err
-				}
-			}
-			b := append(t.buf[:0], "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"...)
-			b = appendString(b, *s)
-			b = append(b, "}}\n\n"...)
-			t.buf = b
-			if err := dst.WriteRaw(b); err != nil {
+			if err := t.text(dst, &open, appendString(nil, *s)); err != nil {
 				return u, err
 			}
 		}
@@ -388,6 +386,37 @@ func (t *messagesFromOpenAI) Stream(dst *sse.Writer, src io.Reader) (Usage, erro
 			finish, finished = *ch.FinishReason, true
 		}
 	}
+}
+
+// text writes a text delta, tok a JSON string, opening the content block
+// first if it is not open.
+func (t *messagesFromOpenAI) text(dst *sse.Writer, open *bool, tok []byte) error {
+	if !*open {
+		*open = true
+		if err := dst.WriteRaw([]byte("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")); err != nil {
+			return err
+		}
+	}
+	b := append(t.buf[:0], "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"...)
+	b = append(b, tok...)
+	b = append(b, "}}\n\n"...)
+	t.buf = b
+	return dst.WriteRaw(b)
+}
+
+// openAIContentToken returns the content of a chunk that carries only
+// text, as its raw JSON string token, quotes included: one choice, no
+// finish reason, no refusal, no usage. It is copied into the Anthropic
+// event as it is, without decoding the chunk; any other chunk is decoded.
+func openAIContentToken(data []byte) ([]byte, bool) {
+	if !json.Valid(data) {
+		return nil, false
+	}
+	choices, ok1 := pick(data, "choices", func(m member) bool { return !keyIs(m.key, "usage") || isNull(m.val) })
+	choice, one := onlyElement(choices)
+	delta, ok2 := pick(choice, "delta", func(m member) bool { return !keyIs(m.key, "finish_reason") || isNull(m.val) })
+	content, ok3 := pick(delta, "content", func(m member) bool { return !keyIs(m.key, "refusal") || isNull(m.val) })
+	return content, ok1 && one && ok2 && ok3 && len(content) > 2 && content[0] == '"'
 }
 
 func (t *messagesFromOpenAI) start(dst *sse.Writer, id, model string) error {

@@ -307,3 +307,92 @@ func TestUsageOf(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAIContentToken: the fast path of OpenAI chunks to Anthropic
+// events takes only chunks that carry nothing but text, and its token is
+// the text the slow path would decode.
+func TestOpenAIContentToken(t *testing.T) {
+	for _, c := range []struct {
+		chunk, text string
+		fast        bool
+	}{
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":" word"},"logprobs":null,"finish_reason":null}],"usage":null}`, " word", true},
+		{`{ "choices" : [ { "delta" : { "role":"assistant", "content" : "caf\u00e9 \"q\"\n" } } ] }`, "café \"q\"\n", true},
+		{`{"choices":[{"delta":{"content":"é😀\u2028"},"finish_reason":null}]}`, "é😀\u2028", true},
+		{`{"choices":[{"delta":{"content":""}}]}`, "", false},
+		{`{"choices":[{"delta":{"content":null}}]}`, "", false},
+		{`{"choices":[{"delta":{"content":"a"},"finish_reason":"stop"}]}`, "", false},
+		{`{"choices":[{"delta":{"content":"a","refusal":"no"}}]}`, "", false},
+		{`{"choices":[{"delta":{"content":"a"}}],"usage":{"prompt_tokens":1}}`, "", false},
+		{`{"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"}}]}`, "", false},
+		{`{"choices":[],"usage":null}`, "", false},
+		{`{"choices":[{"delta":{"content":"a","content":"b"}}]}`, "", false},
+		{`{"choices":[{"delta":{"content":"a"}}],"choices":[]}`, "", false},
+		{`{"choices":[{"delta":{"content":"a"}}]`, "", false}, // not JSON
+		{`{"choices":[{"delta":{"content":1}}]}`, "", false},
+	} {
+		tok, ok := openAIContentToken([]byte(c.chunk))
+		if ok != c.fast {
+			t.Errorf("%s: fast %v, want %v", c.chunk, ok, c.fast)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		var got string
+		if err := json.Unmarshal(tok, &got); err != nil || got != c.text {
+			t.Errorf("%s: token %s is %q (%v), want %q", c.chunk, tok, got, err, c.text)
+		}
+	}
+}
+
+// TestGeminiTextToken: the same for Gemini events, whose usage comes
+// along raw, to be decoded only when asked for.
+func TestGeminiTextToken(t *testing.T) {
+	const usage = `{"promptTokenCount":9,"candidatesTokenCount":3}`
+	for _, c := range []struct {
+		event, text string
+		fast        bool
+	}{
+		{`{"candidates":[{"content":{"parts":[{"text":" word"}],"role":"model"},"index":0}],"usageMetadata":` + usage + `,"modelVersion":"m","responseId":"r"}`, " word", true},
+		{`{ "candidates" : [ { "content" : { "parts" : [ { "text" : "caf\u00e9\n", "thought" : false } ] } } ] }`, "café\n", true},
+		{`{"candidates":[{"content":{"parts":[{"text":"a"}]},"finishReason":"STOP"}]}`, "", false},
+		{`{"candidates":[{"content":{"parts":[{"text":"a","thought":true}]}}]}`, "", false},
+		{`{"candidates":[{"content":{"parts":[{"text":"a"},{"text":"b"}]}}]}`, "", false},
+		{`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f"}}]}}]}`, "", false},
+		{`{"candidates":[{"content":{"parts":[{"text":""}]}}]}`, "", false},
+		{`{"candidates":[],"promptFeedback":{"blockReason":"SAFETY"}}`, "", false},
+		{`{"candidates":[{"content":{"parts":[{"text":"a"}]}}],"promptFeedback":{}}`, "", false},
+		{`{"candidates":[{"content":{"parts":[{"text":"a"}]}},{"content":{"parts":[{"text":"b"}]}}]}`, "", false},
+		{`{"candidates":[{"content":{"parts":[{"text":"a","text":"b"}]}}]}`, "", false},
+		{`{"candidates":[{"content":{"parts":[{"text":"a"}]}}]`, "", false}, // not JSON
+	} {
+		tok, u, ok := geminiTextToken([]byte(c.event))
+		if ok != c.fast {
+			t.Errorf("%s: fast %v, want %v", c.event, ok, c.fast)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		var got string
+		if err := json.Unmarshal(tok, &got); err != nil || got != c.text {
+			t.Errorf("%s: token %s is %q (%v), want %q", c.event, tok, got, err, c.text)
+		}
+		if strings.Contains(c.event, "usageMetadata") != (string(u) == usage) {
+			t.Errorf("%s: usage %s", c.event, u)
+		}
+	}
+	// The last usage seen raw wins, unless a decoded one came after it.
+	var s geminiStreamUsage
+	s.seen([]byte(`{"promptTokenCount":1,"candidatesTokenCount":1}`))
+	s.seen([]byte(usage))
+	if got := s.get(); got.InputTokens != 9 || got.OutputTokens != 3 {
+		t.Errorf("usage %+v, want 9 in and 3 out", got)
+	}
+	s.seen([]byte(`{"promptTokenCount":9,"candidatesTokenCount":4}`))
+	s.set(Usage{InputTokens: 9, OutputTokens: 5})
+	if got := s.get(); got.OutputTokens != 5 {
+		t.Errorf("usage %+v, want the decoded 5 out", got)
+	}
+}
