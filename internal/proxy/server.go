@@ -449,24 +449,21 @@ func (s *Server) stream(w http.ResponseWriter, x *exchange, a *attempt, ticket T
 // awaitEnd reads what an upstream still sends after the end of a stream
 // (the chunked encoding's last chunk usually comes just after [DONE]), so
 // that its connection is reused rather than closed; the request's context
-// ends with the handler, so this cannot wait for later. An upstream that
-// lingers gets 50ms and is cut off; after the first millisecond the client
-// is sent its last events rather than kept waiting for it.
+// ends with the handler, so this cannot wait for later. It reads in the
+// handler's goroutine, as a plain reverse proxy would: an upstream that
+// lingers gets 50ms and is cut off, and after the first millisecond a
+// timer sends the client its last events rather than keep it waiting.
 func awaitEnd(body io.ReadCloser, dst *sse.Writer) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.AfterFunc(50*time.Millisecond, func() { _ = body.Close() })
-		defer t.Stop()
-		_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
-	}()
-	t := time.NewTimer(time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		_ = dst.Flush()
-		<-done
+	flushed := make(chan struct{})
+	early := time.AfterFunc(time.Millisecond, func() {
+		_ = dst.Flush() // the handler is blocked in the read below
+		close(flushed)
+	})
+	cut := time.AfterFunc(50*time.Millisecond, func() { _ = body.Close() })
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	cut.Stop()
+	if !early.Stop() {
+		<-flushed // the handler may write again only once the flush is done
 	}
 }
 
