@@ -342,7 +342,8 @@ func idRecord(b *bolt.Bucket, id string, now time.Time) ([]byte, bool) {
 }
 
 // Reserve implements Ledger. Holds live in memory (see memHolds): reserving
-// reads the file and writes nothing.
+// writes nothing, and reads the file only for what memory does not keep
+// (see committed and lastReservation).
 func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now time.Time) (Decision, error) {
 	if err := validateHolds(id, holds); err != nil {
 		return Decision{}, err
