@@ -128,15 +128,37 @@ func (e *Enforcer) Configure(cfg *dataplane.Config, creds map[string][]byte) err
 	for _, t := range cfg.Tenants {
 		st.credits[t.Name] = t.Credits
 	}
+	st.gateway = byName(st.gateway)
+	for _, m := range []map[string][]*policy{st.routes, st.tenants} {
+		for k, ps := range m {
+			m[k] = byName(ps)
+		}
+	}
 	e.state.Store(st)
 	return nil
 }
 
 // applicable are the policies for a tenant on a route, each once, by name.
+// Callers must not change the slice: it may be one of the state's.
 func (s *state) applicable(route, tenant string) []*policy {
-	out := slices.Concat(s.gateway, s.routes[route], s.tenants[tenant])
-	slices.SortFunc(out, func(a, b *policy) int { return cmp.Compare(a.Name, b.Name) })
-	return slices.CompactFunc(out, func(a, b *policy) bool { return a.Name == b.Name })
+	lists := [...][]*policy{s.gateway, s.routes[route], s.tenants[tenant]}
+	var out []*policy
+	n := 0
+	for _, l := range lists {
+		if len(l) > 0 {
+			out, n = l, n+1
+		}
+	}
+	if n <= 1 {
+		return out // the common case: each list is already byName
+	}
+	return byName(slices.Concat(lists[:]...))
+}
+
+// byName sorts policies by name and keeps each once.
+func byName(ps []*policy) []*policy {
+	slices.SortFunc(ps, func(a, b *policy) int { return cmp.Compare(a.Name, b.Name) })
+	return slices.CompactFunc(ps, func(a, b *policy) bool { return a.Name == b.Name })
 }
 
 // hold is one account a request draws on, and the policy it serves.
@@ -169,8 +191,9 @@ func (p *policy) holds(tenant string, amount money.Micros) []hold {
 
 // merge keeps one hold per account, the largest: two prepaid policies draw
 // on one balance, and a request is paid once.
+// It reuses hs.
 func merge(hs []hold) []hold {
-	var out []hold
+	out := hs[:0]
 	for _, h := range hs {
 		i := slices.IndexFunc(out, func(o hold) bool { return o.Account.Key == h.Account.Key })
 		switch {
@@ -236,8 +259,11 @@ func (e *Enforcer) Admit(ctx context.Context, x *proxy.Exchange) (proxy.Ticket, 
 		}
 	}
 	reserve, check, dry = merge(reserve), merge(check), merge(dry)
-	t.charge = slices.Concat(check, dry)
-	if err := e.grants(ctx, st, x.Tenant, slices.Concat(reserve, check, dry), now); err != nil {
+	t.charge = check
+	if len(dry) > 0 {
+		t.charge = slices.Concat(check, dry)
+	}
+	if err := e.grants(ctx, st, x.Tenant, now, reserve, check, dry); err != nil {
 		return e.ledgerDown(t, ps, err)
 	}
 
@@ -302,33 +328,43 @@ func (e *Enforcer) ledgerDown(t *ticket, ps []*policy, err error) (proxy.Ticket,
 }
 
 // grants puts the tenant's credits into the prepaid accounts it draws on.
-func (e *Enforcer) grants(ctx context.Context, st *state, tenant string, hs []hold, now time.Time) error {
-	for _, h := range hs {
-		if h.Account.Kind != ledger.Prepaid {
-			continue
-		}
-		for _, c := range st.credits[tenant] {
-			e.grantedMu.RLock()
-			done := e.granted[h.Account.Key][c.ID]
-			e.grantedMu.RUnlock()
-			if done {
+func (e *Enforcer) grants(ctx context.Context, st *state, tenant string, now time.Time, holds ...[]hold) error {
+	for _, hs := range holds {
+		for _, h := range hs {
+			if h.Account.Kind != ledger.Prepaid {
 				continue
 			}
-			g := ledger.Grant{ID: c.ID, Amount: c.Amount}
-			if c.ExpiresAt != nil {
-				g.ExpiresAt = *c.ExpiresAt
+			for _, c := range st.credits[tenant] {
+				if err := e.grant(ctx, h.Account.Key, c, now); err != nil {
+					return err
+				}
 			}
-			if err := e.ledger.Grant(ctx, h.Account.Key, g, now); err != nil {
-				return err
-			}
-			e.grantedMu.Lock()
-			if e.granted[h.Account.Key] == nil {
-				e.granted[h.Account.Key] = map[string]bool{}
-			}
-			e.granted[h.Account.Key][c.ID] = true
-			e.grantedMu.Unlock()
 		}
 	}
+	return nil
+}
+
+// grant writes one credit into a prepaid account, once per process.
+func (e *Enforcer) grant(ctx context.Context, account string, c dataplane.Credit, now time.Time) error {
+	e.grantedMu.RLock()
+	done := e.granted[account][c.ID]
+	e.grantedMu.RUnlock()
+	if done {
+		return nil
+	}
+	g := ledger.Grant{ID: c.ID, Amount: c.Amount}
+	if c.ExpiresAt != nil {
+		g.ExpiresAt = *c.ExpiresAt
+	}
+	if err := e.ledger.Grant(ctx, account, g, now); err != nil {
+		return err
+	}
+	e.grantedMu.Lock()
+	defer e.grantedMu.Unlock()
+	if e.granted[account] == nil {
+		e.granted[account] = map[string]bool{}
+	}
+	e.granted[account][c.ID] = true
 	return nil
 }
 

@@ -41,7 +41,7 @@ func (e *Enforcer) Report(ctx context.Context, gateway string) (*dataplane.Usage
 		for _, tenant := range tenantsOf[name] {
 			hs := p.holds(tenant, 0)
 			// A tenant that has not called yet still shows its declared credit.
-			if err := e.grants(ctx, st, tenant, hs, now); err != nil {
+			if err := e.grants(ctx, st, tenant, now, hs); err != nil {
 				return nil, err
 			}
 			for _, h := range hs {
