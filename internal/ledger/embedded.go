@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -62,7 +63,7 @@ var _ Ledger = (*Embedded)(nil)
 // the journal holds from before. Only one process may have it open; a
 // second waits up to 5 seconds, then fails.
 func OpenEmbedded(path string, o EmbeddedOptions) (*Embedded, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: initialMmap})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: opening %s: %w", path, err)
 	}
@@ -241,6 +242,15 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 	index := map[groupKey]*group{}
 	draws := map[string][]draw{}
 	var drawOrder []string
+	// Scratch for one entry at a time; ids hold bbolt's keys and values,
+	// which must stay put until the commit (a grown arena leaves the old
+	// array to what points into it).
+	var (
+		accounts []Account
+		amounts  []money.Micros
+		cs       []commit
+		ids      = make([]byte, 0, 64*len(entries))
+	)
 	for i, en := range entries {
 		if i%64 == 63 {
 			// A batch is thousands of entries under load: let requests run
@@ -249,22 +259,25 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 			runtime.Gosched()
 		}
 		at := en.at()
-		fresh, err := e.record(tx, en, at, b.replayed)
+		var fresh bool
+		var err error
+		ids, fresh, err = e.record(tx, ids, en, at, b.replayed)
 		if err != nil {
 			return err
 		}
 		if !fresh {
 			continue // applied before a crash left its journal behind
 		}
-		accounts := make([]Account, len(en.Holds))
-		amounts := make([]money.Micros, len(en.Holds))
-		for i, h := range en.Holds {
-			if accounts[i], err = h.Account.account(); err != nil {
+		accounts, amounts = accounts[:0], amounts[:0]
+		for _, h := range en.Holds {
+			a, err := h.Account.account()
+			if err != nil {
 				return err
 			}
-			amounts[i] = money.Micros(h.Amount)
+			accounts, amounts = append(accounts, a), append(amounts, money.Micros(h.Amount))
 		}
-		for _, c := range commits(accounts, amounts, en.Usage) {
+		cs = appendCommits(cs[:0], accounts, amounts, en.Usage)
+		for _, c := range cs {
 			if c.account.Kind == Prepaid {
 				if draws[c.account.Key] == nil {
 					drawOrder = append(drawOrder, c.account.Key)
@@ -312,24 +325,27 @@ func records(accounts []Account, amounts []money.Micros) []holdRecord {
 	return out
 }
 
-// record stores the id of a journal entry; when asked to check, it reports
-// false if the file has it already.
-func (e *Embedded) record(tx *bolt.Tx, en journalEntry, at time.Time, check bool) (bool, error) {
+// record stores the id of a journal entry, its key and value appended to
+// arena; when asked to check, it reports false if the file has it already.
+func (e *Embedded) record(tx *bolt.Tx, arena []byte, en journalEntry, at time.Time, check bool) ([]byte, bool, error) {
 	b := tx.Bucket(bucketReservations)
 	if en.Charge {
 		b = tx.Bucket(bucketCharges)
 	}
 	if check {
 		if _, ok := idRecord(b, en.ID, at); ok {
-			return false, nil
+			return arena, false, nil
 		}
 	}
-	expires := at.Add(e.opts.IDRetention)
-	v := encoder{u64(ms(expires))}
+	start := len(arena)
+	arena = append(arena, en.ID...)
+	key := arena[start:len(arena):len(arena)]
+	v := encoder{binary.BigEndian.AppendUint64(arena, uint64(ms(at.Add(e.opts.IDRetention))))}
 	if !en.Charge {
 		v.remaining(*en.Decision)
 	}
-	return true, b.Put([]byte(en.ID), v.b)
+	arena = v.b
+	return arena, true, b.Put(key, arena[len(key)+start:len(arena):len(arena)])
 }
 
 // idRecord returns what is stored for an id in b, while it is retained at now.
@@ -724,3 +740,9 @@ func validateSettle(id string, actual []money.Micros, usage Usage) error {
 	}
 	return validateUsage(usage)
 }
+
+// initialMmap is how much of the ledger file bbolt maps at open: address
+// space, not memory. Mapping more later (the file grows with every
+// request's id) copies every node of the commit under way off the old
+// mapping, and blocks readers meanwhile.
+const initialMmap = 1 << 30

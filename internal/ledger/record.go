@@ -78,15 +78,20 @@ type commit struct {
 // commits pairs accounts with amounts and gives usage to the first
 // occurrence of each account key.
 func commits(accounts []Account, amounts []money.Micros, usage Usage) []commit {
-	cs := make([]commit, len(accounts))
+	return appendCommits(make([]commit, 0, len(accounts)), accounts, amounts, usage)
+}
+
+// appendCommits is commits appending to dst, for callers that reuse it.
+func appendCommits(dst []commit, accounts []Account, amounts []money.Micros, usage Usage) []commit {
 	for i, a := range accounts {
-		cs[i] = commit{account: a, amount: amounts[i]}
+		c := commit{account: a, amount: amounts[i]}
 		// A request holds a few accounts: a scan beats a map.
 		if !slices.ContainsFunc(accounts[:i], func(b Account) bool { return b.Key == a.Key }) {
-			cs[i].usage = usage
+			c.usage = usage
 		}
+		dst = append(dst, c)
 	}
-	return cs
+	return dst
 }
 
 func (r reservationRecord) accounts() ([]Account, error) {

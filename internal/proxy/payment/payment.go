@@ -177,9 +177,13 @@ func creditsAccount(tenant, currency string) ledger.Account {
 	return ledger.Account{Key: "credits|" + tenant + "|" + currency, Kind: ledger.Prepaid}
 }
 
-// accounts lists the holds a policy asks for a request.
+// holds lists the holds a policy asks for a request.
 func (p *policy) holds(tenant string, amount money.Micros) []hold {
-	var out []hold
+	return p.appendHolds(nil, tenant, amount)
+}
+
+// appendHolds is holds appending to out.
+func (p *policy) appendHolds(out []hold, tenant string, amount money.Micros) []hold {
 	if p.Budget != nil {
 		out = append(out, hold{ledger.Hold{Account: budgetAccount(p, tenant), Amount: amount}, p})
 	}
@@ -248,14 +252,13 @@ func (e *Enforcer) Admit(ctx context.Context, x *proxy.Exchange) (proxy.Ticket, 
 		if slices.Contains(paid, p) {
 			continue // paid in full by this request's payment
 		}
-		hs := p.holds(x.Tenant, p.estimate(x))
-		switch {
+		switch amount := p.estimate(x); {
 		case p.Mode == "DryRun":
-			dry = append(dry, hs...)
+			dry = p.appendHolds(dry, x.Tenant, amount)
 		case p.Admission == "Settle":
-			check = append(check, hs...)
+			check = p.appendHolds(check, x.Tenant, amount)
 		default:
-			reserve = append(reserve, hs...)
+			reserve = p.appendHolds(reserve, x.Tenant, amount)
 		}
 	}
 	reserve, check, dry = merge(reserve), merge(check), merge(dry)
@@ -428,7 +431,7 @@ func (t *ticket) Settle(ctx context.Context, served proxy.Candidate, u provider.
 	charges := t.charge
 	if t.failedOpen {
 		for _, p := range t.policies {
-			charges = append(charges, p.holds(t.x.Tenant, 0)...)
+			charges = p.appendHolds(charges, t.x.Tenant, 0)
 		}
 		charges = merge(charges)
 	}
