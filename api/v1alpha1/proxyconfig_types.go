@@ -89,7 +89,7 @@ const (
 type LedgerConfig struct {
 	// type is Embedded (a file next to a single proxy: a request's spend is
 	// journaled before its answer is sent, which survives the proxy being
-	// killed, and committed with fsync within 100ms, which survives the
+	// killed, and committed with fsync within 25ms, which survives the
 	// node failing) or Redis (shared by any number of replicas).
 	// +kubebuilder:default=Embedded
 	// +optional

@@ -47,7 +47,9 @@ type EmbeddedOptions struct {
 	Options
 	// FlushInterval is how often journaled spend is committed to the file,
 	// and so the most a failure of the machine (not of the process) can
-	// lose. Default 100ms.
+	// lose. Default 25ms: the shorter, the fewer settled requests memory
+	// keeps for the collector to scan (at 100ms a request cost 2-4us more
+	// CPU in BenchmarkForward), for a commit and an fsync 40 times a second.
 	FlushInterval time.Duration
 	// FlushAt commits early once a journal file holds this many records,
 	// which bounds memory. Default 4096.
@@ -102,7 +104,7 @@ func OpenEmbedded(path string, o EmbeddedOptions) (*Embedded, error) {
 	}
 	interval := o.FlushInterval
 	if interval <= 0 {
-		interval = 100 * time.Millisecond
+		interval = 25 * time.Millisecond
 	}
 	go e.flusher(interval, o.OnFlushError)
 	return e, nil

@@ -50,8 +50,8 @@ type journal struct {
 	buf     []byte
 }
 
-// journalFileSize is the size of each journal file: at 100ms between
-// flushes, room for thousands of requests a second before one fills.
+// journalFileSize is the size of each journal file: at 25ms between
+// flushes, room for tens of thousands of requests a second before one fills.
 const journalFileSize = 256 << 10
 
 // journalEntry is one Settle or Charge: the spend to commit and the id that

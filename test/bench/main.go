@@ -273,7 +273,7 @@ func run(scale float64, only *regexp.Regexp, levels []int, profiling bool) error
 		n := 3 * requests(conc, scale)
 		// Every row's slice counts what its server still does once the
 		// last answer is out (the Embedded ledger commits its journal every
-		// 100ms, a collection may be under way): three rows share one
+		// 25ms, a collection may be under way): three rows share one
 		// process, and that work would otherwise land in the next row's.
 		const after = 150 * time.Millisecond
 		rows := []struct {

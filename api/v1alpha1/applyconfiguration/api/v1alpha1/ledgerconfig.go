@@ -30,7 +30,7 @@ import (
 type LedgerConfigApplyConfiguration struct {
 	// type is Embedded (a file next to a single proxy: a request's spend is
 	// journaled before its answer is sent, which survives the proxy being
-	// killed, and committed with fsync within 100ms, which survives the
+	// killed, and committed with fsync within 25ms, which survives the
 	// node failing) or Redis (shared by any number of replicas).
 	Type *apiv1alpha1.LedgerType `json:"type,omitempty"`
 	// redis is the Redis server of a Redis ledger.
