@@ -472,7 +472,8 @@ func available(acct *fileAccount, a Account, now time.Time, mem memAccount) (int
 		if mem.prepaid > 0 {
 			from = min(from, mem.firstMS)
 		}
-		gs := liveGrants(acct.grants, from)
+		var buf [4]liveGrant // an account has a few grants: no allocation
+		gs := appendLiveGrants(buf[:0], acct.grants, from)
 		debt := acct.debt
 		switch {
 		case mem.prepaid == 0:
@@ -535,7 +536,10 @@ func (e *Embedded) Settle(ctx context.Context, id string, actual []money.Micros,
 		}
 		return fmt.Errorf("%w: %q", ErrUnknownReservation, id)
 	}
-	accounts, _ := holdAccounts(r.holds)
+	accounts := make([]Account, len(r.holds))
+	for i, h := range r.holds {
+		accounts[i] = h.Account
+	}
 	en := journalEntry{ID: id, At: now.UnixNano(), Holds: records(accounts, actual), Usage: usage, Decision: &r.decision}
 	err := e.append(en, func(gen uint64) {
 		// The holds become spend in one step: reads never miss both.

@@ -124,7 +124,11 @@ func storedGrants(b *bolt.Bucket) ([]liveGrant, error) {
 
 // liveGrants copies the grants of gs live at nowMS: spend is drawn on the copy.
 func liveGrants(gs []liveGrant, nowMS int64) []liveGrant {
-	out := make([]liveGrant, 0, len(gs))
+	return appendLiveGrants(make([]liveGrant, 0, len(gs)), gs, nowMS)
+}
+
+// appendLiveGrants is liveGrants appending to out.
+func appendLiveGrants(out, gs []liveGrant, nowMS int64) []liveGrant {
 	for _, g := range gs {
 		if g.live(nowMS) {
 			out = append(out, g)
