@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -220,7 +219,7 @@ func (e *Embedded) flush() error {
 	e.backlog.Store(0)
 	err = takeErr
 	for _, b := range batches {
-		err = errors.Join(err, os.Remove(b.path))
+		err = errors.Join(err, e.journal.recycle(b))
 	}
 	return err
 }

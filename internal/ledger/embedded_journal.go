@@ -32,17 +32,27 @@ import (
 // length ends the records.
 //
 // Records go to numbered files: a flush seals the current file, applies
-// the sealed ones' records and deletes them, while new records go to the
-// next file; a file that fills up is sealed early. After a crash, Open
-// replays whatever files are left; applying a record twice is a no-op,
-// because its id is recorded in the same commit as its spend.
+// the sealed ones' records, while new records go to the next file; a file
+// that fills up is sealed early. After a crash, Open replays whatever files
+// are left; applying a record twice is a no-op, because its id is recorded
+// in the same commit as its spend.
+//
+// A committed file is kept, mapped, as a spare for a later generation
+// rather than deleted: starting a file is then a rename, not a creation,
+// an allocation and a mapping with a page fault for each page written.
+// Each record's checksum is seeded with its file's generation, so the
+// records a spare held before stop a replay like a torn tail does.
 type journal struct {
 	base string // the ledger file's path; journal files are base.journal.<n>
 	mu   sync.Mutex
 	f    *os.File
+	path string // f's name now: a spare was renamed
 	mem  []byte // f, mapped
 	off  int    // where the next record goes
 	gen  uint64
+	seed uint32 // the checksum seed of gen
+	// spare are committed files, mapped, to start the next ones with.
+	spare []journalFile
 	// entries are what f holds, in order; sealed are full files not yet
 	// taken by a flush.
 	entries []journalEntry
@@ -53,6 +63,26 @@ type journal struct {
 // journalFileSize is the size of each journal file: at 25ms between
 // flushes, room for tens of thousands of requests a second before one fills.
 const journalFileSize = 256 << 10
+
+// maxSpares is how many committed journal files are kept for reuse: a
+// flush seals one file while the one before is committed.
+const maxSpares = 2
+
+// journalFile is a journal file and its mapping.
+type journalFile struct {
+	f    *os.File
+	path string
+	mem  []byte
+}
+
+func (jf journalFile) close() error {
+	return errors.Join(syscall.Munmap(jf.mem), jf.f.Close())
+}
+
+// genSeed is the checksum seed of a generation's records.
+func genSeed(gen uint64) uint32 {
+	return crc32.Checksum(binary.LittleEndian.AppendUint64(nil, gen), crcTable)
+}
 
 // journalEntry is one Settle or Charge: the spend to commit and the id that
 // makes it count once.
@@ -74,6 +104,9 @@ type batch struct {
 	gen     uint64
 	path    string
 	entries []journalEntry
+	// file is the sealed file, still mapped, to reuse once committed;
+	// zero for a file an earlier process left.
+	file journalFile
 	// replayed batches were left by an earlier process, which may have
 	// committed them already: their ids are checked before they count.
 	// This process journals an id only once.
@@ -85,6 +118,13 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // openJournal reads what earlier processes left (in file order) and starts
 // a new file after them.
 func openJournal(base string) (*journal, []batch, error) {
+	// Spares hold only committed records.
+	spares, _ := filepath.Glob(base + ".spare-journal.*")
+	for _, name := range spares {
+		if err := os.Remove(name); err != nil {
+			return nil, nil, err
+		}
+	}
 	names, err := filepath.Glob(base + ".journal.*")
 	if err != nil {
 		return nil, nil, err
@@ -96,7 +136,7 @@ func openJournal(base string) (*journal, []batch, error) {
 		if err != nil {
 			continue // not ours
 		}
-		entries, err := readJournal(name)
+		entries, err := readJournal(name, gen)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -111,9 +151,10 @@ func openJournal(base string) (*journal, []batch, error) {
 	return j, left, nil
 }
 
-// readJournal decodes a journal file up to its end or to the first record
-// that is torn or corrupt: the tail a crash of the machine can leave.
-func readJournal(path string) ([]journalEntry, error) {
+// readJournal decodes a journal file of generation gen up to its end or to
+// the first record that is torn or corrupt (the tail a crash of the
+// machine can leave) or from an earlier generation (a reused file).
+func readJournal(path string, gen uint64) ([]journalEntry, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -122,6 +163,7 @@ func readJournal(path string) ([]journalEntry, error) {
 	r := bufio.NewReader(f)
 	var out []journalEntry
 	var head [8]byte
+	seed := genSeed(gen)
 	for {
 		if _, err := io.ReadFull(r, head[:]); err != nil {
 			return out, nil
@@ -131,7 +173,11 @@ func readJournal(path string) ([]journalEntry, error) {
 			return out, nil
 		}
 		payload := make([]byte, n)
-		if _, err := io.ReadFull(r, payload); err != nil || crc32.Checksum(payload, crcTable) != sum {
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return out, nil
+		}
+		// Files written before checksums were seeded are read as well.
+		if crc32.Update(seed, crcTable, payload) != sum && crc32.Checksum(payload, crcTable) != sum {
 			return out, nil
 		}
 		en, err := decodeEntry(payload)
@@ -147,25 +193,32 @@ func writeZeros(f *os.File, size int64) error {
 	return err
 }
 
-// next starts the next journal file. Callers hold mu, or own j.
+// next starts the next journal file, on a spare when there is one.
+// Callers hold mu, or own j.
 func (j *journal) next() error {
 	name := fmt.Sprintf("%s.journal.%d", j.base, j.gen+1)
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
-	if err == nil {
-		err = allocate(f, journalFileSize)
+	var jf journalFile
+	if n := len(j.spare); n > 0 && os.Rename(j.spare[n-1].path, name) == nil {
+		jf, j.spare = j.spare[n-1], j.spare[:n-1]
+	} else {
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 		if err == nil {
-			j.mem, err = syscall.Mmap(int(f.Fd()), 0, journalFileSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+			err = allocate(f, journalFileSize)
+			if err == nil {
+				jf.mem, err = syscall.Mmap(int(f.Fd()), 0, journalFileSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+			}
+			if err != nil {
+				_ = f.Close()
+				_ = os.Remove(name)
+			}
 		}
 		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(name)
+			return fmt.Errorf("ledger: starting a journal file: %w", err)
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("ledger: starting a journal file: %w", err)
+		jf.f = f
 	}
 	j.gen++
-	j.f, j.off = f, 0
+	j.f, j.mem, j.path, j.off, j.seed = jf.f, jf.mem, name, 0, genSeed(j.gen)
 	return nil
 }
 
@@ -185,12 +238,12 @@ func (j *journal) append(en journalEntry, then func(gen uint64)) (pending int, e
 		return 0, fmt.Errorf("ledger: a record of %d bytes does not fit a journal file", len(j.buf))
 	}
 	binary.LittleEndian.PutUint32(j.buf, uint32(len(payload)))
-	binary.LittleEndian.PutUint32(j.buf[4:], crc32.Checksum(payload, crcTable))
 	if j.off+len(j.buf) > journalFileSize-8 {
 		if err := j.seal(); err != nil {
 			return 0, err
 		}
 	}
+	binary.LittleEndian.PutUint32(j.buf[4:], crc32.Update(j.seed, crcTable, payload))
 	j.off += copy(j.mem[j.off:], j.buf)
 	j.entries = append(j.entries, en)
 	then(j.gen)
@@ -201,17 +254,40 @@ func (j *journal) append(en journalEntry, then func(gen uint64)) (pending int, e
 	return n, nil
 }
 
-// seal closes the current file, keeping its batch for the next flush, and
-// starts the next. Callers hold mu.
+// seal keeps the current file's batch for the next flush and starts the
+// next file. Callers hold mu.
 func (j *journal) seal() error {
-	old, mem, b := j.f, j.mem, batch{gen: j.gen, path: j.f.Name(), entries: j.entries}
+	b := batch{gen: j.gen, path: j.path, entries: j.entries, file: journalFile{j.f, j.path, j.mem}}
 	if err := j.next(); err != nil {
 		return err // keep appending to the old file while it has room
 	}
 	// The next file likely takes as many entries: growing the slice entry
 	// by entry was a quarter of what journaling a settle cost.
 	j.sealed, j.entries = append(j.sealed, b), make([]journalEntry, 0, len(b.entries))
-	return errors.Join(syscall.Munmap(mem), old.Close())
+	return nil
+}
+
+// recycle disposes of a committed batch's file: kept as a spare while there
+// is room, else deleted.
+func (j *journal) recycle(b batch) error {
+	jf := b.file
+	if jf.f == nil { // left by an earlier process
+		return os.Remove(b.path)
+	}
+	spare := fmt.Sprintf("%s.spare-journal.%d", j.base, b.gen)
+	j.mu.Lock()
+	keep := j.f != nil && len(j.spare) < maxSpares
+	j.mu.Unlock()
+	if keep && os.Rename(b.path, spare) == nil {
+		jf.path = spare
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if j.f != nil { // not closed meanwhile
+			j.spare = append(j.spare, jf)
+			return nil
+		}
+	}
+	return errors.Join(jf.close(), os.Remove(jf.path))
 }
 
 // take seals the current file, if it holds anything, and returns every
@@ -228,17 +304,21 @@ func (j *journal) take() ([]batch, error) {
 	return out, err
 }
 
-// close closes the current file, and deletes it when it holds nothing.
+// close closes the current file, and deletes it when it holds nothing, and
+// deletes the spares.
 func (j *journal) close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
 		return nil
 	}
-	err := errors.Join(syscall.Munmap(j.mem), j.f.Close())
+	err := journalFile{j.f, j.path, j.mem}.close()
 	if len(j.entries) == 0 {
-		err = errors.Join(err, os.Remove(j.f.Name()))
+		err = errors.Join(err, os.Remove(j.path))
 	}
-	j.f, j.mem = nil, nil
+	for _, jf := range j.spare {
+		err = errors.Join(err, jf.close(), os.Remove(jf.path))
+	}
+	j.f, j.mem, j.spare = nil, nil, nil
 	return err
 }

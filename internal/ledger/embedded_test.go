@@ -306,7 +306,7 @@ func TestEmbeddedReplaysItsJournal(t *testing.T) {
 	settle(t, l, "a", t0, Usage{Requests: 1}, units(2), units(2))
 	// This journal file is committed but, as if the process died before
 	// deleting it, comes back.
-	committed, err := os.ReadFile(l.journal.f.Name())
+	committed, err := os.ReadFile(l.journal.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestEmbeddedReplaysItsJournal(t *testing.T) {
 	reserve(t, l, "b", t0, hold(p, units(3)))
 	settle(t, l, "b", t0, Usage{Requests: 1}, units(3))
 	charge(t, l, "c", t0, Usage{Requests: 1}, hold(team, units(4)))
-	torn, end := l.journal.f.Name(), int64(l.journal.off)
+	torn, end := l.journal.path, int64(l.journal.off)
 	crash(t, l)
 	// The machine died in the middle of writing one more record.
 	f, err := os.OpenFile(torn, os.O_WRONLY, 0)
@@ -347,6 +347,53 @@ func TestEmbeddedReplaysItsJournal(t *testing.T) {
 	if s := wantBalance(t, l, team, t0, units(6), 0, units(94)); s.Usage.Requests != 2 {
 		t.Errorf("team counted %d requests, want 2", s.Usage.Requests)
 	}
+}
+
+// TestEmbeddedReusedJournalFileReplaysOnlyItsOwn: a committed journal file
+// is reused for a later generation, over the records it held. After a
+// crash, only the new generation's records are replayed, even when the old
+// ones' ids are past their retention and would count again.
+func TestEmbeddedReusedJournalFileReplaysOnlyItsOwn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	o := EmbeddedOptions{FlushInterval: time.Hour, Options: Options{HoldTTL: time.Minute, IDRetention: time.Hour}}
+	l, err := OpenEmbedded(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := budgetAccount("team", MaxAmount, Window{})
+	spend := func(id string, at time.Time) {
+		t.Helper()
+		reserve(t, l, id, at, hold(a, units(1)))
+		settle(t, l, id, at, Usage{Requests: 1}, units(1))
+	}
+	flush := func() {
+		t.Helper()
+		if err := l.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := l.journal.path
+	for _, id := range []string{"a", "b", "c"} {
+		spend(id, t0)
+	}
+	flush()
+	later := t0.Add(2 * time.Hour) // a, b and c are past their retention
+	spend("x", later)
+	flush() // prunes a, b and c; the next generation starts on the first file
+	if l.journal.gen != 3 || len(l.journal.entries) != 0 {
+		t.Fatalf("generation %d with %d entries, want 3 and none", l.journal.gen, len(l.journal.entries))
+	}
+	if old, _ := readJournal(l.journal.path, 1); len(old) != 3 {
+		t.Fatalf("the reused file holds %d records of generation 1, want a, b and c (from %s)", len(old), first)
+	}
+	spend("d", later) // over a's record, the same size: b's follows intact
+	crash(t, l)
+
+	if l, err = OpenEmbedded(path, o); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	wantBalance(t, l, a, later, units(5), 0, MaxAmount-units(5))
 }
 
 // TestEmbeddedCommitFailuresBackUp: while the file cannot be written, spend
