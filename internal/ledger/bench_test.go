@@ -34,7 +34,8 @@ func benchReserveSettle(b *testing.B, l Ledger) {
 	}
 	var seq atomic.Int64
 	one := func() error {
-		id := fmt.Sprintf("%s-%012d", b.Name(), seq.Add(1)) // sorting like the ids the proxy makes
+		n := seq.Add(1)
+		id := fmt.Sprintf("%016x%016x", time.Now().UnixNano(), n) // shaped like the proxy's ids
 		d, err := l.Reserve(ctx, id, []Hold{hold(p, units(1)), hold(team, units(1))}, t0)
 		if err != nil || !d.Admitted {
 			return fmt.Errorf("reserve %s: %+v %v", id, d, err)

@@ -36,7 +36,7 @@ type Embedded struct {
 	// left to apply.
 	flushMu sync.Mutex
 	retry   []batch
-	swept   [2][]byte    // where prune stopped in each id bucket
+	swept   [4][]byte    // where prune stopped in each id bucket
 	backlog atomic.Int32 // len(retry), for append
 	closed  sync.Once
 }
@@ -74,13 +74,12 @@ func OpenEmbedded(path string, o EmbeddedOptions) (*Embedded, error) {
 		e.flushAt = 4096
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketReservations, bucketCharges, bucketAccounts} {
+		for _, name := range [][]byte{bucketReservations, bucketCharges, bucketReservationChunks, bucketChargeChunks, bucketAccounts} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		last := func(name []byte) string { k, _ := tx.Bucket(name).Cursor().Last(); return string(k) }
-		e.holds.lastReservation, e.holds.lastCharge = last(bucketReservations), last(bucketCharges)
+		e.holds.lastReservation, e.holds.lastCharge = idStoreOf(tx, false).lastID(), idStoreOf(tx, true).lastID()
 		if tx.Bucket(bucketExpiry) != nil { // an index earlier versions kept
 			return tx.DeleteBucket(bucketExpiry)
 		}
@@ -231,9 +230,20 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := e.prune(tx, entries[len(entries)-1].at(), pruneBatch+2*len(entries)); err != nil {
+	// Pruning looks at twice as many keys as the commit adds, per bucket.
+	var keys, chunks int
+	for i, en := range entries {
+		switch {
+		case !chunked(en.ID):
+			keys++
+		case i == 0 || !chunked(entries[i-1].ID) || en.ID[:chunkPrefix] != entries[i-1].ID[:chunkPrefix]:
+			chunks++
+		}
+	}
+	if err := e.prune(tx, entries[len(entries)-1].at(), pruneBatch+2*keys, pruneBatch+2*chunks); err != nil {
 		return err
 	}
+	ids := newIDWriter(tx, len(entries))
 	type group struct {
 		c  commit
 		at time.Time
@@ -243,14 +253,11 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 	index := map[groupKey]*group{}
 	draws := map[string][]draw{}
 	var drawOrder []string
-	// Scratch for one entry at a time; ids hold bbolt's keys and values,
-	// which must stay put until the commit (a grown arena leaves the old
-	// array to what points into it).
+	// Scratch for one entry at a time.
 	var (
 		accounts []Account
 		amounts  []money.Micros
 		cs       []commit
-		ids      = make([]byte, 0, 64*len(entries))
 	)
 	for i, en := range entries {
 		if i%64 == 63 {
@@ -260,9 +267,7 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 			runtime.Gosched()
 		}
 		at := en.at()
-		var fresh bool
-		var err error
-		ids, fresh, err = e.record(tx, ids, en, at, b.replayed)
+		fresh, err := e.record(ids, en, at, b.replayed)
 		if err != nil {
 			return err
 		}
@@ -314,7 +319,7 @@ func (e *Embedded) apply(tx *bolt.Tx, b batch) error {
 			return err
 		}
 	}
-	return nil
+	return ids.finish()
 }
 
 // records pairs accounts with amounts as a journal entry stores them.
@@ -326,32 +331,31 @@ func records(accounts []Account, amounts []money.Micros) []holdRecord {
 	return out
 }
 
-// record stores the id of a journal entry, its key and value appended to
-// arena; when asked to check, it reports false if the file has it already.
-func (e *Embedded) record(tx *bolt.Tx, arena []byte, en journalEntry, at time.Time, check bool) ([]byte, bool, error) {
-	b := tx.Bucket(bucketReservations)
-	if en.Charge {
-		b = tx.Bucket(bucketCharges)
-	}
+// record stores the id of a journal entry; when asked to check, it reports
+// false if the file, or this commit, has it already.
+func (e *Embedded) record(ids *idWriter, en journalEntry, at time.Time, check bool) (bool, error) {
 	if check {
-		if _, ok := idRecord(b, en.ID, at); ok {
-			return arena, false, nil
+		if _, ok := retained(ids.get(en.Charge, en.ID), at); ok {
+			return false, nil
 		}
 	}
-	start := len(arena)
-	arena = append(arena, en.ID...)
-	key := arena[start:len(arena):len(arena)]
-	v := encoder{binary.BigEndian.AppendUint64(arena, uint64(ms(at.Add(e.opts.IDRetention))))}
+	expires := ms(at.Add(e.opts.IDRetention))
+	v := encoder{make([]byte, 0, 16)}
+	v.b = binary.BigEndian.AppendUint64(v.b, uint64(expires))
 	if !en.Charge {
 		v.remaining(*en.Decision)
 	}
-	arena = v.b
-	return arena, true, b.Put(key, arena[len(key)+start:len(arena):len(arena)])
+	return true, ids.put(en.Charge, en.ID, expires, v.b)
 }
 
-// idRecord returns what is stored for an id in b, while it is retained at now.
-func idRecord(b *bolt.Bucket, id string, now time.Time) ([]byte, bool) {
-	v := b.Get([]byte(id))
+// idRecord returns what is stored for an id, while it is retained at now.
+func idRecord(s idStore, id string, now time.Time) ([]byte, bool) {
+	return retained(s.get(id), now)
+}
+
+// retained returns a stored id's value after its expiry, unless it has
+// expired at now.
+func retained(v []byte, now time.Time) ([]byte, bool) {
 	if len(v) < 8 || i64(v) <= ms(now) {
 		return nil, false
 	}
@@ -578,7 +582,7 @@ func (e *Embedded) Charge(ctx context.Context, id string, charges []Hold, usage 
 	var err error
 	if maybeInFile {
 		err = e.db.View(func(tx *bolt.Tx) error {
-			_, seen = idRecord(tx.Bucket(bucketCharges), id, now)
+			_, seen = idRecord(idStoreOf(tx, true), id, now)
 			return nil
 		})
 	}
@@ -682,7 +686,7 @@ func (e *Embedded) Balance(ctx context.Context, a Account, now time.Time) (Snaps
 // getReservation returns the first decision of a reservation settled and
 // retained at now.
 func getReservation(tx *bolt.Tx, id string, now time.Time) (Decision, bool, error) {
-	v, ok := idRecord(tx.Bucket(bucketReservations), id, now)
+	v, ok := idRecord(idStoreOf(tx, false), id, now)
 	if !ok {
 		return Decision{}, false, nil
 	}
@@ -693,13 +697,17 @@ func getReservation(tx *bolt.Tx, id string, now time.Time) (Decision, bool, erro
 
 // prune drops id records past their retention. Lookups already ignore
 // them (see idRecord); this only keeps the file from growing. It goes
-// through each id bucket in key order, limit keys per call, from where the
-// last call stopped, and starts over at the end: a flush looks at twice as
-// many ids as it adds, so every id is looked at within about half a
-// retention of its expiry, whatever order the ids come in. The ids the
-// proxy makes sort by time, so expired ones are met first.
-func (e *Embedded) prune(tx *bolt.Tx, now time.Time, limit int) error {
-	for i, name := range [][]byte{bucketReservations, bucketCharges} {
+// through each id bucket in key order, a limit of keys per call, from where
+// the last call stopped, and starts over at the end: a flush looks at twice
+// as many keys as it adds to each, so every id is looked at within about
+// half a retention of its expiry, whatever order the ids come in. A chunk
+// goes once its last record expired.
+func (e *Embedded) prune(tx *bolt.Tx, now time.Time, keys, chunks int) error {
+	for i, name := range [][]byte{bucketReservations, bucketCharges, bucketReservationChunks, bucketChargeChunks} {
+		limit := keys
+		if i >= 2 {
+			limit = chunks
+		}
 		b := tx.Bucket(name)
 		c := b.Cursor()
 		k, v := c.First()

@@ -3,12 +3,17 @@ package ledger
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +52,46 @@ func TestEmbeddedConformance(t *testing.T) {
 	t.Run("Flushing", func(t *testing.T) {
 		runConformance(t, func(t *testing.T) Ledger { return openEmbedded(t, EmbeddedOptions{FlushInterval: time.Millisecond}) })
 	})
+	// With ids shaped like the proxy's, which the file keeps in chunks.
+	t.Run("CommittedProxyIDs", func(t *testing.T) {
+		runConformance(t, func(t *testing.T) Ledger {
+			return proxyIDs{committing{openEmbedded(t, EmbeddedOptions{FlushInterval: time.Hour})}}
+		})
+	})
+}
+
+// proxyIDs turns every id into one shaped like the proxy's (32 hex digits)
+// that sorts as the id does; ids that share their first 3 bytes share a
+// chunk.
+type proxyIDs struct{ Ledger }
+
+func proxyID(id string) string {
+	switch {
+	case id == "":
+		return id // still invalid
+	case len(id) > 14:
+		sum := sha256.Sum256([]byte(id))
+		return "ffff" + hex.EncodeToString(sum[:14])
+	}
+	b := make([]byte, 14)
+	copy(b, id)
+	return "0000" + hex.EncodeToString(b)
+}
+
+func (p proxyIDs) Reserve(ctx context.Context, id string, holds []Hold, now time.Time) (Decision, error) {
+	return p.Ledger.Reserve(ctx, proxyID(id), holds, now)
+}
+
+func (p proxyIDs) Settle(ctx context.Context, id string, actual []money.Micros, u Usage, now time.Time) error {
+	return p.Ledger.Settle(ctx, proxyID(id), actual, u, now)
+}
+
+func (p proxyIDs) Release(ctx context.Context, id string) error {
+	return p.Ledger.Release(ctx, proxyID(id))
+}
+
+func (p proxyIDs) Charge(ctx context.Context, id string, charges []Hold, u Usage, now time.Time) error {
+	return p.Ledger.Charge(ctx, proxyID(id), charges, u, now)
 }
 
 // committing flushes the journal after every write.
@@ -538,4 +583,108 @@ func TestEmbeddedPrunesExpiredIDs(t *testing.T) {
 		t.Errorf("%d ids stored after the retention, want the 10 recent ones", n)
 	}
 	wantBalance(t, l, a, later, units(310), 0, MaxAmount-units(310))
+}
+
+// TestEmbeddedProxyIDChunks: ids shaped like the proxy's are stored in
+// chunks. A journal replayed twice in one commit counts once; the chunks go
+// once their ids are past the retention; a proxy id stored under a key of
+// its own, as earlier versions did, is still found; and after a reopen,
+// retries are recognised from the chunks.
+func TestEmbeddedProxyIDChunks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	o := EmbeddedOptions{FlushInterval: time.Hour, Options: Options{HoldTTL: time.Minute, IDRetention: time.Hour}}
+	open := func() *Embedded {
+		t.Helper()
+		l, err := OpenEmbedded(path, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	// Pairs of ids 17ms apart: two ids in each of three chunks.
+	id := func(i int) string { return fmt.Sprintf("%016x%016x", t0.UnixNano()+int64(i/2)<<24, i) }
+	a := budgetAccount("team", MaxAmount, Window{})
+	count := func(l *Embedded, bucket []byte) (n int) {
+		t.Helper()
+		err := l.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucket).ForEach(func(_, _ []byte) error { n++; return nil })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	l := open()
+	for i := range 6 {
+		reserve(t, l, id(i), t0, hold(a, units(1)))
+		settle(t, l, id(i), t0, Usage{Requests: 1}, units(1))
+	}
+	crash(t, l)
+	// The journal again, each record twice, as one file with the unseeded
+	// checksums of older versions: the second copy of an id is found in
+	// the commit under way, not yet in the file.
+	entries, err := readJournal(path+".journal.1", 1)
+	if err != nil || len(entries) != 6 {
+		t.Fatalf("%d entries in the journal (%v), want 6", len(entries), err)
+	}
+	if err := os.Remove(path + ".journal.1"); err != nil {
+		t.Fatal(err)
+	}
+	var legacy []byte
+	for _, en := range slices.Concat(entries, entries) {
+		rec := encodeEntry(make([]byte, 8), en)
+		binary.LittleEndian.PutUint32(rec, uint32(len(rec)-8))
+		binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], crcTable))
+		legacy = append(legacy, rec...)
+	}
+	if err := os.WriteFile(path+".journal.7", legacy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = open()
+	wantBalance(t, l, a, t0, units(6), 0, MaxAmount-units(6))
+	if n := count(l, bucketReservationChunks); n != 3 {
+		t.Errorf("%d chunks, want 3", n)
+	}
+	if n := count(l, bucketReservations); n != 0 {
+		t.Errorf("%d ids with keys of their own, want none", n)
+	}
+	// Retries after the reopen are recognised from the chunks.
+	settle(t, l, id(5), t0, Usage{Requests: 1}, units(1))
+	wantAdmitted(t, reserve(t, l, id(0), t0, hold(a, units(9))), MaxAmount-units(1))
+	wantBalance(t, l, a, t0, units(6), 0, MaxAmount-units(6))
+
+	// A proxy id with a key of its own, as earlier versions stored them.
+	old := id(100)
+	err = l.db.Update(func(tx *bolt.Tx) error {
+		v := encoder{u64(ms(t0.Add(time.Hour)))}
+		v.remaining(Decision{Admitted: true, Remaining: []money.Micros{units(5)}})
+		return tx.Bucket(bucketReservations).Put([]byte(old), v.b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = open()
+	wantAdmitted(t, reserve(t, l, old, t0, hold(a, units(1))), units(5))
+
+	// Past the retention, later commits prune the chunks.
+	later := t0.Add(2 * time.Hour)
+	for i := range 4 {
+		next := fmt.Sprintf("%016x%016x", later.UnixNano(), i)
+		reserve(t, l, next, later, hold(a, units(1)))
+		settle(t, l, next, later, Usage{Requests: 1}, units(1))
+		if err := l.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(l, bucketReservationChunks); n != 1 {
+		t.Errorf("%d chunks after the retention, want the 1 recent one", n)
+	}
+	wantBalance(t, l, a, later, units(10), 0, MaxAmount-units(10))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

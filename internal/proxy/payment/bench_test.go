@@ -34,12 +34,14 @@ func BenchmarkEnforce(b *testing.B) {
 	c := proxy.Candidate{Provider: "t/openai", Model: "gpt-4o", Currency: "USD", Price: price}
 	usage := provider.Usage{InputTokens: 12, OutputTokens: 40}
 	ctx := context.Background()
+	req := httptest.NewRequest("POST", "/v1/chat/completions", nil)
 	var n int
-	start := cpuTime()
+	cpu := cpuTime()
 	for b.Loop() {
 		n++
-		x := &proxy.Exchange{LedgerID: fmt.Sprintf("bench-%012d", n), // sorting as the proxy's ids do Request: httptest.NewRequest("POST", "/v1/chat/completions", nil),
-			API: provider.OpenAIChat, Tenant: "t/acme", Route: "t/chat", Rule: "all", Model: "gpt-4o",
+		x := &proxy.Exchange{LedgerID: fmt.Sprintf("%016x%016x", time.Now().UnixNano(), n), // shaped like the proxy's
+			Request: req,
+			API:     provider.OpenAIChat, Tenant: "t/acme", Route: "t/chat", Rule: "all", Model: "gpt-4o",
 			Candidates: []proxy.Candidate{c}, PromptTokens: 12, MaxTokens: 100}
 		t, ref := e.Admit(ctx, x)
 		if ref != nil {
@@ -47,7 +49,7 @@ func BenchmarkEnforce(b *testing.B) {
 		}
 		t.Settle(ctx, c, usage)
 	}
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkRefuse is the handler's work for a request refused with the
