@@ -358,9 +358,10 @@ func (t targets) print() {
 }
 
 // requests is how many requests a scenario sends: enough for a p99 that is
-// not one stray event of the machine (at concurrency 1, the 40th slowest).
+// not one stray event of the machine, in each of the rounds (at
+// concurrency 1, a round's 7th slowest).
 func requests(conc int, scale float64) int {
-	return int(float64(min(max(4000, 1500*conc), 12000)) * scale)
+	return int(float64(min(max(8000, 1500*conc), 12000)) * scale)
 }
 
 type result struct {
