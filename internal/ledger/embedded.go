@@ -340,11 +340,11 @@ func (e *Embedded) record(ids *idWriter, en journalEntry, at time.Time, check bo
 		}
 	}
 	expires := ms(at.Add(e.opts.IDRetention))
-	v := encoder{make([]byte, 0, 16)}
-	v.b = binary.BigEndian.AppendUint64(v.b, uint64(expires))
+	v := encoder{binary.BigEndian.AppendUint64(ids.value[:0], uint64(expires))}
 	if !en.Charge {
 		v.remaining(*en.Decision)
 	}
+	ids.value = v.b // put copies it
 	return true, ids.put(en.Charge, en.ID, expires, v.b)
 }
 
@@ -397,30 +397,30 @@ func (e *Embedded) Reserve(ctx context.Context, id string, holds []Hold, now tim
 	return dec, err
 }
 
-// committed returns each hold's account as the file has it, reading the
+// committed appends each hold's account as the file has it to out, reading the
 // file only for accounts memory has not kept since the last commit.
 // Callers hold e.holds.mu.
-func (e *Embedded) committed(holds []Hold) ([]*fileAccount, error) {
+func (e *Embedded) committed(out []*fileAccount, holds []Hold) ([]*fileAccount, error) {
 	m := e.holds
-	out := make([]*fileAccount, len(holds))
-	missing := false
-	for i, h := range holds {
-		out[i] = m.file[h.Account.Key]
-		missing = missing || out[i] == nil
+	base, missing := len(out), false
+	for _, h := range holds {
+		f := m.file[h.Account.Key]
+		out = append(out, f)
+		missing = missing || f == nil
 	}
 	if !missing {
 		return out, nil
 	}
 	err := e.db.View(func(tx *bolt.Tx) error {
 		for i, h := range holds {
-			if out[i] = m.file[h.Account.Key]; out[i] != nil {
+			if out[base+i] = m.file[h.Account.Key]; out[base+i] != nil {
 				continue
 			}
 			f, err := readAccount(tx, h.Account.Key)
 			if err != nil {
 				return err
 			}
-			m.file[h.Account.Key], out[i] = f, f
+			m.file[h.Account.Key], out[base+i] = f, f
 		}
 		return nil
 	})
@@ -431,7 +431,8 @@ func (e *Embedded) committed(holds []Hold) ([]*fileAccount, error) {
 // the same reservation on the same account.
 // Callers hold e.holds.mu, so that memory and the file agree.
 func (e *Embedded) decide(holds []Hold, now time.Time) (Decision, error) {
-	accts, err := e.committed(holds)
+	var buf [4]*fileAccount // requests hold a few accounts: no allocation
+	accts, err := e.committed(buf[:0], holds)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -666,7 +667,7 @@ func (e *Embedded) Balance(ctx context.Context, a Account, now time.Time) (Snaps
 	m := e.holds
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	accts, err := e.committed([]Hold{{Account: a}})
+	accts, err := e.committed(nil, []Hold{{Account: a}})
 	if err != nil {
 		return Snapshot{}, err
 	}

@@ -118,6 +118,8 @@ type idWriter struct {
 	// pending are the chunks' new records, by bucket and prefix.
 	pending map[pendingKey]*pendingChunk
 	order   []pendingKey
+	// value is scratch for encoding the value put.
+	value []byte
 }
 
 type pendingKey struct {
