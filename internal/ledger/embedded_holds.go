@@ -43,6 +43,7 @@ type memHolds struct {
 
 type memReservation struct {
 	holds    []Hold
+	inline   [2]Hold // holds, when there are few: one allocation, not two
 	decision Decision
 	state    string // stateHeld, stateSettling, stateSettled or stateReleased
 	expires  time.Time
@@ -177,7 +178,13 @@ func (m *memHolds) account(key string, w Window, now time.Time, snapshot int) me
 
 // add records an admitted reservation and its holds. Callers hold mu.
 func (m *memHolds) add(id string, holds []Hold, d Decision, expires time.Time) {
-	m.res[id] = &memReservation{holds: slices.Clone(holds), decision: d, state: stateHeld, expires: expires}
+	r := &memReservation{decision: d, state: stateHeld, expires: expires}
+	if len(holds) <= len(r.inline) {
+		r.holds = r.inline[:copy(r.inline[:], holds)]
+	} else {
+		r.holds = slices.Clone(holds)
+	}
+	m.res[id] = r
 	exp := ms(expires)
 	for i, h := range holds {
 		a := m.byAccount[h.Account.Key]

@@ -271,7 +271,7 @@ func (e *Enforcer) Admit(ctx context.Context, x *proxy.Exchange) (proxy.Ticket, 
 	}
 
 	if len(reserve) > 0 {
-		d, err := e.ledger.Reserve(ctx, x.LedgerID, ledgerHolds(reserve), now)
+		d, err := e.ledger.Reserve(ctx, x.LedgerID, appendLedgerHolds(t.holds[:0], reserve), now)
 		if err != nil {
 			return e.ledgerDown(t, ps, err)
 		}
@@ -371,10 +371,10 @@ func (e *Enforcer) grant(ctx context.Context, account string, c dataplane.Credit
 	return nil
 }
 
-func ledgerHolds(hs []hold) []ledger.Hold {
-	out := make([]ledger.Hold, len(hs))
-	for i, h := range hs {
-		out[i] = h.Hold
+// appendLedgerHolds appends what the ledger is asked to hold to out.
+func appendLedgerHolds(out []ledger.Hold, hs []hold) []ledger.Hold {
+	for _, h := range hs {
+		out = append(out, h.Hold)
 	}
 	return out
 }
@@ -388,7 +388,8 @@ type ticket struct {
 	remaining  []money.Micros
 	charge     []hold // charged after the fact: Settle admission and DryRun
 	failedOpen bool
-	header     http.Header // nil until a note
+	header     http.Header    // nil until a note
+	holds      [2]ledger.Hold // room for what Reserve is asked, without an allocation
 }
 
 // note adds a header to the response; most requests get none.
